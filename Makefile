@@ -1,0 +1,53 @@
+# floppies-installer: `make` builds the production installer, `make test` runs every test.
+# Knobs (make VAR=value):
+VERSION        ?= 0.1.0
+ARCH           ?= x86_64
+ZSTD_LEVEL     ?= 12
+FLOPPIES_CACHE ?= $(HOME)/.cache/floppies
+OFFLINE        ?= 0
+
+RUST_TARGET := x86_64-unknown-linux-gnu
+CARGO       := cargo
+# Static, and free of build-machine paths so the same sources give the same bytes anywhere.
+RUSTFLAGS_STATIC := -C target-feature=+crt-static --remap-path-prefix=$(CURDIR)=/floppies \
+                    --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
+TARGET_DIR  ?= $(CURDIR)/helper/target
+RELEASE_DIR := $(TARGET_DIR)/$(RUST_TARGET)/release
+HELPER      := $(RELEASE_DIR)/floppies
+BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
+
+export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE HELPER BUILD_TOOL
+
+.PHONY: all prod test-bundle helper test test-deps test-vm clean
+
+all: prod
+
+## The production installer, from the pinned upstream artifacts (needs them fetched or cached).
+prod: helper
+	build/bundle prod
+
+## The test installer, built offline from stand-ins (never a release).
+test-bundle: dist/floppies-installer-test.run
+
+dist/floppies-installer-test.run: helper stub.sh build/bundle airgap/test.json airgap/pins.json \
+		$(shell find charts test-vm/stand-ins -type f 2>/dev/null)
+	build/bundle test
+
+# Always asks cargo, which knows when sources or RUSTFLAGS changed (timestamps would not).
+helper:
+	cd helper && RUSTFLAGS="$(RUSTFLAGS_STATIC)" $(CARGO) build --release --locked \
+		--target $(RUST_TARGET) --target-dir "$(TARGET_DIR)"
+
+## Installs what the tests need (apt, pip, cargo; as root), then runs every suite.
+test: test-deps test-bundle
+	tests/run
+
+test-deps:
+	tests/install-deps
+
+## The throwaway-VM scenarios alone.
+test-vm: test-deps test-bundle
+	test-vm/run
+
+clean:
+	rm -rf out dist helper/target

@@ -1,0 +1,472 @@
+//! Verified, streaming extraction of `payload.tar.zst`.
+//!
+//! One pass: bytes are hashed as they are read, decompressed and unpacked into
+//! a staging directory beside the target. Only when the whole payload has
+//! been read and its sha256 matches is the staging directory renamed into
+//! place; on any error it is removed. Memory stays bounded (fixed buffers plus
+//! the zstd window) whatever the payload size.
+//!
+//! Entries are refused, not skipped, when they could touch anything outside
+//! the target: absolute paths, `..`, paths through a symlink, links that
+//! escape, device files and FIFOs.
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::fs;
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{ExitCode, Failure};
+use crate::hashing::HashingReader;
+
+/// The largest zstd window we accept (k3s's own decoder caps it at 32 MiB; we
+/// allow 128 MiB so a payload made with `--long` still unpacks, and memory stays bounded).
+const MAX_WINDOW_LOG: u32 = 27;
+
+/// What the payload must hash to.
+#[derive(Clone, Debug)]
+pub struct Expected {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// One entry as `--list` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Listed {
+    pub path: String,
+    pub kind: &'static str,
+    pub mode: u32,
+    pub size: u64,
+}
+
+/// Lists the payload's entries, then checks its hash. Entries that extraction
+/// would refuse are listed and then reported as an error.
+pub fn list(reader: impl Read, expected: &Expected) -> Result<Vec<Listed>> {
+    let mut hashing = HashingReader::new(reader);
+    let mut out = Vec::new();
+    {
+        let decoder = decoder(&mut hashing)?;
+        let mut archive = tar::Archive::new(decoder);
+        for entry in archive.entries().context("could not read the payload archive")? {
+            let entry = entry.context("could not read an entry of the payload archive")?;
+            let path = entry_path(&entry)?;
+            out.push(Listed {
+                path: path.as_str().trim_end_matches('/').to_string(),
+                kind: kind_name(entry.header().entry_type()),
+                mode: entry.header().mode().unwrap_or(0),
+                size: entry.header().size().unwrap_or(0),
+            });
+        }
+        drain(archive.into_inner())?;
+    }
+    check_digest(hashing, expected)?;
+    Ok(out)
+}
+
+/// Verifies the payload without writing anything.
+pub fn verify(reader: impl Read, expected: &Expected) -> Result<()> {
+    check_digest(HashingReader::new(reader), expected)
+}
+
+/// Extracts into `target`, which must not exist or be an empty directory.
+pub fn extract(reader: impl Read, expected: &Expected, target: &Utf8Path) -> Result<u64> {
+    if target.exists() {
+        let mut entries = fs::read_dir(target).with_context(|| format!("could not read '{target}'"))?;
+        if entries.next().is_some() {
+            bail!(Failure::new(ExitCode::Failed, format!("'{target}' exists and is not empty"))
+                .help("choose a new or empty directory"));
+        }
+    }
+    let staging = staging_dir(target)?;
+    let result = unpack_into(reader, expected, &staging);
+    match result {
+        Ok(files) => {
+            if target.exists() {
+                fs::remove_dir(target).with_context(|| format!("could not replace empty '{target}'"))?;
+            }
+            fs::rename(&staging, target)
+                .with_context(|| format!("could not move '{staging}' to '{target}'"))
+                .inspect_err(|_| {
+                    let _ = fs::remove_dir_all(&staging);
+                })?;
+            Ok(files)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
+}
+
+fn staging_dir(target: &Utf8Path) -> Result<Utf8PathBuf> {
+    let parent = match target.parent() {
+        Some(p) if !p.as_str().is_empty() => p.to_path_buf(),
+        _ => Utf8PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).with_context(|| format!("could not create '{parent}'"))?;
+    let name = target.file_name().unwrap_or("payload");
+    let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).with_context(|| format!("could not remove stale '{staging}'"))?;
+    }
+    fs::create_dir(&staging).with_context(|| format!("could not create '{staging}'"))?;
+    fs::set_permissions(&staging, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("could not set the mode of '{staging}'"))?;
+    Ok(staging)
+}
+
+fn unpack_into(reader: impl Read, expected: &Expected, staging: &Utf8Path) -> Result<u64> {
+    let mut hashing = HashingReader::new(reader);
+    let mut files = 0;
+    let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
+    {
+        let decoder = decoder(&mut hashing)?;
+        let mut archive = tar::Archive::new(decoder);
+        for entry in archive.entries().context("could not read the payload archive")? {
+            let mut entry = entry.context("could not read an entry of the payload archive")?;
+            let rel = entry_path(&entry)?;
+            if let Some(dir_mode) = unpack_entry(&mut entry, &rel, staging.as_std_path())? {
+                dirs.push((staging.as_std_path().join(rel.as_std_path()), dir_mode));
+            } else {
+                files += 1;
+            }
+        }
+        drain(archive.into_inner())?;
+    }
+    check_digest(hashing, expected)?;
+    // Directory modes last, so a read-only directory does not block its own entries.
+    for (dir, mode) in dirs.iter().rev() {
+        fs::set_permissions(dir, fs::Permissions::from_mode(*mode))
+            .with_context(|| format!("could not set the mode of '{}'", dir.display()))?;
+    }
+    Ok(files)
+}
+
+fn decoder<'a, R: Read>(reader: R) -> Result<zstd::stream::read::Decoder<'a, BufReader<R>>> {
+    let mut d = zstd::stream::read::Decoder::new(reader).context("could not start the zstd decoder")?;
+    d.window_log_max(MAX_WINDOW_LOG).context("could not limit the zstd window")?;
+    Ok(d)
+}
+
+/// Reads what tar left unread (end-of-archive blocks, the zstd epilogue) so it is hashed too.
+fn drain<R: Read>(mut decoder: R) -> Result<()> {
+    io::copy(&mut decoder, &mut io::sink()).context("the payload archive is damaged after its last entry")?;
+    Ok(())
+}
+
+fn check_digest<R: Read>(hashing: HashingReader<R>, expected: &Expected) -> Result<()> {
+    let (digest, bytes) = hashing.finish().context("could not read the payload")?;
+    if bytes != expected.size || digest != expected.sha256 {
+        bail!(Failure::new(
+            ExitCode::BadBundle,
+            format!(
+                "the payload is damaged: sha256 {digest} over {bytes} bytes, expected {} over {} bytes",
+                expected.sha256, expected.size
+            )
+        )
+        .help("copy the installer again and compare its sha256 with the one the vendor published"));
+    }
+    Ok(())
+}
+
+/// A payload entry's path, refused unless it is plain and relative.
+fn entry_path<R: Read>(entry: &tar::Entry<R>) -> Result<Utf8PathBuf> {
+    let raw = entry.path().context("an entry of the payload archive has an unreadable name")?;
+    let path = Utf8PathBuf::from_path_buf(raw.into_owned())
+        .map_err(|p| refused(&p.display().to_string(), "the name is not UTF-8"))?;
+    check_relative(path.as_std_path()).map_err(|why| refused(path.as_str(), why))?;
+    Ok(path)
+}
+
+/// Accepts only `a/b/c` (and `./a`): no root, no `..`, not empty.
+fn check_relative(path: &Path) -> std::result::Result<(), &'static str> {
+    let mut normal = 0;
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => normal += 1,
+            Component::CurDir => {}
+            Component::ParentDir => return Err("it contains '..'"),
+            Component::RootDir | Component::Prefix(_) => return Err("it is an absolute path"),
+        }
+    }
+    if normal == 0 {
+        return Err("it names no file");
+    }
+    Ok(())
+}
+
+fn refused(path: &str, why: &str) -> anyhow::Error {
+    Failure::new(ExitCode::BadBundle, format!("refusing payload entry '{path}': {why}"))
+        .help("this bundle was not made by the floppies build; do not install it")
+        .into()
+}
+
+/// Unpacks one entry; returns the mode to give a directory once all is unpacked.
+fn unpack_entry<R: Read>(entry: &mut tar::Entry<R>, rel: &Utf8Path, root: &Path) -> Result<Option<u32>> {
+    let dest = root.join(rel.as_std_path());
+    let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+    ensure_parents(root, rel)?;
+    match entry.header().entry_type() {
+        tar::EntryType::Directory => {
+            if !dest.is_dir() {
+                fs::create_dir(&dest).with_context(|| format!("could not create '{}'", dest.display()))?;
+            }
+            Ok(Some(mode | 0o700))
+        }
+        tar::EntryType::Regular | tar::EntryType::Continuous => {
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&dest)
+                .with_context(|| format!("could not create '{}' (a duplicate entry?)", dest.display()))?;
+            io::copy(entry, &mut file).with_context(|| format!("could not write '{}'", dest.display()))?;
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .with_context(|| format!("could not set the mode of '{}'", dest.display()))?;
+            Ok(None)
+        }
+        tar::EntryType::Symlink => {
+            let target = link_target(entry, rel)?;
+            let resolved = rel.parent().unwrap_or(Utf8Path::new("")).join(&target);
+            if target.is_absolute() || !stays_inside(resolved.as_std_path()) {
+                bail!(refused(rel.as_str(), &format!("its link target '{target}' is outside the payload")));
+            }
+            std::os::unix::fs::symlink(target.as_std_path(), &dest)
+                .with_context(|| format!("could not create the symlink '{}'", dest.display()))?;
+            Ok(None)
+        }
+        tar::EntryType::Link => {
+            let target = link_target(entry, rel)?;
+            check_relative(target.as_std_path())
+                .map_err(|why| refused(rel.as_str(), &format!("its hard link target '{target}' is invalid: {why}")))?;
+            let source = root.join(target.as_std_path());
+            let meta = fs::symlink_metadata(&source)
+                .map_err(|_| refused(rel.as_str(), &format!("its hard link target '{target}' is not in the payload")))?;
+            if !meta.is_file() || through_symlink(root, &target)? {
+                bail!(refused(rel.as_str(), &format!("its hard link target '{target}' is not a plain file")));
+            }
+            fs::hard_link(&source, &dest).with_context(|| format!("could not link '{}'", dest.display()))?;
+            Ok(None)
+        }
+        other => bail!(refused(rel.as_str(), &format!("it is a {}", kind_name(other)))),
+    }
+}
+
+fn link_target<R: Read>(entry: &tar::Entry<R>, rel: &Utf8Path) -> Result<Utf8PathBuf> {
+    let target = entry
+        .link_name()
+        .context("an entry of the payload archive has an unreadable link target")?
+        .ok_or_else(|| refused(rel.as_str(), "it is a link without a target"))?;
+    Utf8PathBuf::from_path_buf(target.into_owned())
+        .map_err(|_| refused(rel.as_str(), "its link target is not UTF-8"))
+}
+
+/// True when a relative path, resolved lexically, never climbs above its start.
+fn stays_inside(path: &Path) -> bool {
+    let mut depth: i64 = 0;
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// Creates missing parent directories, refusing to go through a symlink.
+fn ensure_parents(root: &Path, rel: &Utf8Path) -> Result<()> {
+    let Some(parent) = rel.parent() else { return Ok(()) };
+    let mut dir = root.to_path_buf();
+    for c in parent.components() {
+        dir.push(c.as_str());
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_symlink() => {
+                bail!(refused(rel.as_str(), "it would be written through a symlink"))
+            }
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!(refused(rel.as_str(), "a parent of it is not a directory")),
+            Err(_) => fs::create_dir(&dir).with_context(|| format!("could not create '{}'", dir.display()))?,
+        }
+    }
+    Ok(())
+}
+
+fn through_symlink(root: &Path, rel: &Utf8Path) -> Result<bool> {
+    let mut dir = root.to_path_buf();
+    for c in rel.parent().map(|p| p.components().collect::<Vec<_>>()).unwrap_or_default() {
+        dir.push(c.as_str());
+        if fs::symlink_metadata(&dir).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn kind_name(t: tar::EntryType) -> &'static str {
+    match t {
+        tar::EntryType::Regular | tar::EntryType::Continuous => "file",
+        tar::EntryType::Directory => "directory",
+        tar::EntryType::Symlink => "symlink",
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Char => "character device",
+        tar::EntryType::Block => "block device",
+        tar::EntryType::Fifo => "FIFO",
+        _ => "special entry",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hashing::sha256_of;
+
+    /// Builds a tar.zst by hand, bypassing the tar crate's own name checks.
+    fn payload(entries: &[(&str, tar::EntryType, &[u8], &str)]) -> (Vec<u8>, Expected) {
+        let mut tar_bytes = Vec::new();
+        {
+            let mut b = tar::Builder::new(&mut tar_bytes);
+            for (name, kind, data, link) in entries {
+                let mut h = tar::Header::new_gnu();
+                {
+                    let raw = h.as_old_mut();
+                    raw.name[..name.len()].copy_from_slice(name.as_bytes());
+                    raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
+                }
+                h.set_entry_type(*kind);
+                h.set_mode(if *kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+                h.set_size(data.len() as u64);
+                h.set_cksum();
+                b.append(&h, *data).unwrap();
+            }
+            b.finish().unwrap();
+        }
+        let z = zstd::encode_all(&tar_bytes[..], 3).unwrap();
+        let (sha256, size) = sha256_of(&z[..]).unwrap();
+        (z, Expected { sha256, size })
+    }
+
+    /// A scratch dir under the system temp dir, removed when dropped.
+    struct Tmp(Utf8PathBuf);
+
+    impl std::ops::Deref for Tmp {
+        type Target = Utf8PathBuf;
+        fn deref(&self) -> &Utf8PathBuf {
+            &self.0
+        }
+    }
+
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tmp() -> Tmp {
+        let id = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_alphanumeric(), "");
+        let base = std::env::temp_dir().join(format!("floppies-archive-test-{}-{id}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        Tmp(Utf8PathBuf::from_path_buf(base).unwrap())
+    }
+
+    use tar::EntryType::{Directory as D, Regular as F, Symlink as S, Link as L};
+
+    #[test]
+    fn good_payload_extracts_and_commits() {
+        let (z, exp) = payload(&[("manifest.json", F, b"{}", ""), ("k3s/", D, b"", ""), ("k3s/k3s", F, b"bin", ""), ("k3s/link", S, b"", "k3s"), ("k3s/hard", L, b"", "k3s/k3s")]);
+        let base = tmp();
+        let target = base.join("out");
+        assert_eq!(extract(&z[..], &exp, &target).unwrap(), 4);
+        assert_eq!(fs::read(target.join("k3s/k3s")).unwrap(), b"bin");
+        assert_eq!(fs::read(target.join("k3s/link")).unwrap(), b"bin");
+        assert_eq!(fs::read_dir(&base.0).unwrap().count(), 1, "no staging dir left");
+    }
+
+    fn refuses(entries: &[(&str, tar::EntryType, &[u8], &str)], why: &str) {
+        let (z, exp) = payload(entries);
+        let base = tmp();
+        let target = base.join("out");
+        let err = format!("{:#}", extract(&z[..], &exp, &target).unwrap_err());
+        assert!(err.contains(why), "expected '{why}' in: {err}");
+        assert!(!target.exists(), "nothing committed");
+        assert_eq!(fs::read_dir(&base.0).unwrap().count(), 0, "staging removed");
+        assert!(!base.parent().unwrap().join("x").exists(), "nothing written beside the target");
+    }
+
+    #[test]
+    fn parent_dir_entry_is_refused() {
+        refuses(&[("../x", F, b"evil", "")], "refusing payload entry '../x': it contains '..'");
+    }
+
+    #[test]
+    fn absolute_entry_is_refused() {
+        refuses(&[("/etc/x", F, b"evil", "")], "refusing payload entry '/etc/x': it is an absolute path");
+    }
+
+    #[test]
+    fn escaping_symlinks_are_refused() {
+        refuses(&[("a/", D, b"", ""), ("a/l", S, b"", "../../etc")], "outside the payload");
+        refuses(&[("l", S, b"", "/etc/passwd")], "outside the payload");
+    }
+
+    #[test]
+    fn writing_through_a_symlink_is_refused() {
+        refuses(&[("d/", D, b"", ""), ("l", S, b"", "d"), ("l/x", F, b"x", "")], "through a symlink");
+    }
+
+    #[test]
+    fn hard_link_outside_is_refused() {
+        refuses(&[("h", L, b"", "../etc/passwd")], "hard link target");
+    }
+
+    #[test]
+    fn device_files_and_fifos_are_refused() {
+        refuses(&[("dev", tar::EntryType::Char, b"", "")], "character device");
+        refuses(&[("fifo", tar::EntryType::Fifo, b"", "")], "FIFO");
+    }
+
+    #[test]
+    fn hash_mismatch_commits_nothing() {
+        let (z, mut exp) = payload(&[("a", F, b"data", "")]);
+        exp.sha256 = "00".repeat(32);
+        let base = tmp();
+        let err = format!("{:#}", extract(&z[..], &exp, &base.join("out")).unwrap_err());
+        assert!(err.contains("the payload is damaged"), "{err}");
+        assert_eq!(fs::read_dir(&base.0).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn flipped_byte_is_caught() {
+        let (mut z, exp) = payload(&[("a", F, &[7u8; 10000], "")]);
+        let mid = z.len() / 2;
+        z[mid] ^= 0x01;
+        let base = tmp();
+        assert!(extract(&z[..], &exp, &base.join("out")).is_err());
+        assert!(verify(&z[..], &exp).is_err());
+        assert_eq!(fs::read_dir(&base.0).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn list_reports_entries_and_checks_hash() {
+        let (z, exp) = payload(&[("manifest.json", F, b"{}", ""), ("x", F, b"abc", "")]);
+        let items = list(&z[..], &exp).unwrap();
+        assert_eq!(items.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["manifest.json", "x"]);
+        assert_eq!(items[1].size, 3);
+    }
+
+    #[test]
+    fn non_empty_target_is_refused() {
+        let (z, exp) = payload(&[("a", F, b"data", "")]);
+        let base = tmp();
+        fs::write(base.join("keep"), b"mine").unwrap();
+        assert!(extract(&z[..], &exp, &base.0).is_err());
+        assert_eq!(fs::read(base.join("keep")).unwrap(), b"mine");
+    }
+}

@@ -1,0 +1,115 @@
+//! Build-time tool (never shipped): makes stand-ins, packs payloads, assembles `.run` files.
+
+use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
+use clap::{Parser, Subcommand};
+use floppies::pack::{assemble, content, fetch, oci, spec};
+
+/// Builds floppies installer files.
+#[derive(Parser)]
+#[command(name = "floppies-build", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pack an artifact set into payload.tar.zst (manifest.json first, deterministic)
+    Pack {
+        /// The artifact set (airgap/PROFILE.json)
+        #[arg(long)]
+        set: Utf8PathBuf,
+        /// Directory the set's `from` paths are relative to
+        #[arg(long, default_value = ".")]
+        base: Utf8PathBuf,
+        #[arg(long)]
+        version: String,
+        #[arg(long, default_value = "x86_64")]
+        arch: String,
+        /// zstd level
+        #[arg(long, default_value_t = 12)]
+        level: i32,
+        #[arg(long)]
+        out: Utf8PathBuf,
+    },
+    /// Concatenate stub, helper and payload into a .run file
+    Assemble {
+        #[arg(long)]
+        stub: Utf8PathBuf,
+        #[arg(long)]
+        helper: Utf8PathBuf,
+        #[arg(long)]
+        payload: Utf8PathBuf,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        profile: String,
+        #[arg(long, default_value = "x86_64")]
+        arch: String,
+        #[arg(long)]
+        out: Utf8PathBuf,
+    },
+    /// Write an OCI image archive of small stand-in images for the test profile
+    StandinImages {
+        /// An image name containerd will import (repeatable)
+        #[arg(long)]
+        reference: Vec<String>,
+        /// Also every image listed in this pins file
+        #[arg(long)]
+        pins: Option<Utf8PathBuf>,
+        #[arg(long)]
+        out: Utf8PathBuf,
+    },
+    /// Gather the pinned upstream artifacts into the cache (verifying each)
+    Fetch {
+        #[arg(long)]
+        pins: Utf8PathBuf,
+        #[arg(long, env = "FLOPPIES_CACHE")]
+        cache: Utf8PathBuf,
+    },
+    /// Write the default content, an animated floppy-disk GIF
+    Gif {
+        #[arg(long)]
+        out: Utf8PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", floppies::error::render(&err));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Pack { set, base, version, arch, level, out } => {
+            let s = spec::ArtifactSet::load(&set)?;
+            let m = spec::pack(&s, &base, &version, &arch, level, &out).with_context(|| format!("could not pack '{set}'"))?;
+            eprintln!("packed {} artifacts into {out}", m.artifacts.len());
+        }
+        Command::Assemble { stub, helper, payload, version, profile, arch, out } => {
+            let parts = assemble::Parts { stub_template: &stub, helper: &helper, payload: &payload, version: &version, profile: &profile, arch: &arch };
+            let h = assemble::assemble(&parts, &out).with_context(|| format!("could not assemble '{out}'"))?;
+            eprintln!("wrote {out}: stub {} + helper {} + payload {} bytes", h.stub_size, h.helper_size, h.payload_size);
+        }
+        Command::StandinImages { mut reference, pins, out } => {
+            if let Some(pins) = pins {
+                reference.extend(oci::pinned_references(&pins)?);
+            }
+            reference.sort();
+            reference.dedup();
+            oci::standin(&reference, &out)?;
+        }
+        Command::Fetch { pins, cache } => {
+            let found = fetch::fetch(&pins, &cache)?;
+            eprintln!("all {} pinned artifacts are in {cache}", found.len());
+        }
+        Command::Gif { out } => content::floppy_gif(&out)?,
+    }
+    Ok(())
+}

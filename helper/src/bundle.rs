@@ -1,0 +1,87 @@
+//! An opened `.run` file: its header checked against its size, its payload readable.
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
+use crate::archive::{self, Expected};
+use crate::error::{ExitCode, Failure};
+use crate::header::Header;
+use crate::manifest::{self, Manifest};
+
+/// The payload is read in chunks of this size.
+const READ_BUF: usize = 1 << 20;
+
+pub struct Bundle {
+    pub path: Utf8PathBuf,
+    pub header: Header,
+}
+
+impl Bundle {
+    /// Opens a `.run` file and refuses it if truncated or extended.
+    pub fn open(path: &Utf8Path) -> Result<Bundle> {
+        let header = Header::read(path)?;
+        let size = std::fs::metadata(path).with_context(|| format!("could not stat '{path}'"))?.len();
+        header.check_size(size).with_context(|| format!("'{path}' is damaged"))?;
+        Ok(Bundle { path: path.to_path_buf(), header })
+    }
+
+    /// The bundle the stub handed us, or the one named with `--bundle`.
+    pub fn from_arg(arg: Option<&Utf8Path>, command: &str) -> Result<Bundle> {
+        match arg {
+            Some(p) => Bundle::open(p),
+            None => bail!(Failure::new(ExitCode::Usage, format!("'{command}' needs the installer file"))
+                .help(format!("run 'sudo sh floppies-installer.run {command}'"))),
+        }
+    }
+
+    pub fn expected(&self) -> Expected {
+        Expected { sha256: self.header.payload_sha256.clone(), size: self.header.payload_size }
+    }
+
+    /// A reader over exactly the payload part.
+    pub fn payload(&self) -> Result<impl Read> {
+        let mut f = File::open(&self.path).with_context(|| format!("could not open '{}'", self.path))?;
+        f.seek(SeekFrom::Start(self.header.payload_offset()))
+            .with_context(|| format!("could not seek in '{}'", self.path))?;
+        Ok(BufReader::with_capacity(READ_BUF, f.take(self.header.payload_size)))
+    }
+
+    pub fn verify(&self) -> Result<()> {
+        archive::verify(self.payload()?, &self.expected()).with_context(|| format!("could not verify '{}'", self.path))
+    }
+
+    pub fn list(&self) -> Result<Vec<archive::Listed>> {
+        archive::list(self.payload()?, &self.expected()).with_context(|| format!("could not list '{}'", self.path))
+    }
+
+    pub fn extract(&self, target: &Utf8Path) -> Result<u64> {
+        self.extract_with_progress(target, &indicatif::ProgressBar::hidden())
+    }
+
+    /// Extracts, advancing `bar` by payload bytes read.
+    pub fn extract_with_progress(&self, target: &Utf8Path, bar: &indicatif::ProgressBar) -> Result<u64> {
+        archive::extract(bar.wrap_read(self.payload()?), &self.expected(), target)
+            .with_context(|| format!("could not extract '{}' into '{target}'", self.path))
+    }
+
+    /// Reads `manifest.json`, the payload's first entry, without reading the rest.
+    /// The payload is not verified by this; callers that act on it verify first.
+    pub fn manifest(&self) -> Result<Manifest> {
+        let decoder = zstd::stream::read::Decoder::new(self.payload()?).context("could not start the zstd decoder")?;
+        let mut archive = tar::Archive::new(decoder);
+        let mut entries = archive.entries().context("could not read the payload archive")?;
+        let mut first = entries
+            .next()
+            .ok_or_else(|| Failure::new(ExitCode::BadBundle, "the payload is empty"))?
+            .context("could not read the payload archive")?;
+        let path = first.path().context("unreadable entry name")?.to_string_lossy().into_owned();
+        if path != manifest::FILE_NAME {
+            bail!(Failure::new(ExitCode::BadBundle, format!("the payload starts with '{path}', not {}", manifest::FILE_NAME)));
+        }
+        let mut text = String::new();
+        first.read_to_string(&mut text).context("could not read manifest.json")?;
+        serde_json::from_str(&text).context("manifest.json is not valid")
+    }
+}

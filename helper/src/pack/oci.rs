@@ -1,0 +1,164 @@
+//! OCI image archives (an OCI image layout in a tar), as containerd's
+//! `ctr images import` and k3s's images directory take them.
+//!
+//! `standin` makes small, deterministic single-layer images for the test
+//! profile; `image_names` reads the names and digests an archive carries.
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Read;
+
+use crate::manifest::Image;
+
+/// The annotation containerd uses for the full image name on import.
+pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
+/// The OCI annotation for the reference (we store the full name there too).
+pub const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Writes an archive of single-layer stand-in images, one per reference. They
+/// share their one layer, stored once, as real images share base layers.
+pub fn standin(references: &[String], out: &Utf8Path) -> Result<()> {
+    let note = b"stand-in image made by floppies-build for the test profile; not a real image\n";
+    let mut layer = Vec::new();
+    {
+        let mut tar = tar::Builder::new(&mut layer);
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(note.len() as u64);
+        h.set_mtime(0);
+        tar.append_data(&mut h, "STAND-IN", &note[..]).context("could not build a stand-in layer")?;
+        tar.finish().context("could not build a stand-in layer")?;
+    }
+    let layer_digest = digest(&layer);
+    let mut blobs = vec![(layer_digest.clone(), layer.clone())];
+    let mut index_entries = Vec::new();
+    for reference in references {
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": { "Labels": { "floppies.stand-in": "true", "floppies.stand-in.for": reference } },
+            "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+        }))?;
+        let config_digest = digest(&config);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len() },
+            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len() }],
+        }))?;
+        let manifest_digest = digest(&manifest);
+        index_entries.push(json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "annotations": { CONTAINERD_NAME: reference, OCI_REF_NAME: reference },
+        }));
+        blobs.push((config_digest, config));
+        blobs.push((manifest_digest, manifest));
+    }
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": index_entries,
+    }))?;
+    blobs.sort();
+    blobs.dedup_by(|a, b| a.0 == b.0);
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec();
+    let mut archive = Vec::new();
+    {
+        let mut tar = tar::Builder::new(&mut archive);
+        let mut put = |path: String, data: &[u8]| -> Result<()> {
+            let mut h = tar::Header::new_ustar();
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            h.set_mtime(0);
+            tar.append_data(&mut h, path, data).context("could not write the image archive")
+        };
+        put("oci-layout".into(), &layout)?;
+        put("index.json".into(), &index)?;
+        for (d, data) in &blobs {
+            put(format!("blobs/sha256/{}", d.trim_start_matches("sha256:")), data)?;
+        }
+        tar.finish()?;
+    }
+    fs::write(out, archive).with_context(|| format!("could not write '{out}'"))
+}
+
+/// The image references listed in airgap/pins.json (`images[].reference`).
+pub fn pinned_references(pins: &Utf8Path) -> Result<Vec<String>> {
+    let text = fs::read_to_string(pins).with_context(|| format!("could not read '{pins}'"))?;
+    let v: Value = serde_json::from_str(&text).with_context(|| format!("'{pins}' is not JSON"))?;
+    let refs: Vec<String> = v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["reference"].as_str().map(str::to_string))
+        .collect();
+    if refs.is_empty() {
+        bail!("'{pins}' lists no images");
+    }
+    Ok(refs)
+}
+
+/// The image names and manifest digests an OCI archive's index.json records.
+pub fn image_names(archive: &Utf8Path) -> Result<Vec<Image>> {
+    let file = fs::File::open(archive).with_context(|| format!("could not open '{archive}'"))?;
+    let mut tar = tar::Archive::new(file);
+    for entry in tar.entries().with_context(|| format!("could not read '{archive}'"))? {
+        let mut entry = entry.with_context(|| format!("could not read '{archive}'"))?;
+        if entry.path()?.as_os_str() != "index.json" {
+            continue;
+        }
+        let mut text = String::new();
+        entry.read_to_string(&mut text)?;
+        let index: Value = serde_json::from_str(&text).with_context(|| format!("'{archive}': index.json is not JSON"))?;
+        let mut images = Vec::new();
+        for m in index["manifests"].as_array().into_iter().flatten() {
+            let name = m["annotations"][CONTAINERD_NAME].as_str().or(m["annotations"][OCI_REF_NAME].as_str());
+            let (Some(name), Some(d)) = (name, m["digest"].as_str()) else {
+                bail!("'{archive}': an image in index.json has no name; containerd would import it unnamed");
+            };
+            images.push(Image { reference: name.to_string(), digest: d.to_string() });
+        }
+        images.sort_by(|a, b| a.reference.cmp(&b.reference));
+        return Ok(images);
+    }
+    bail!("'{archive}' is not an OCI image archive: it has no index.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camino::Utf8PathBuf;
+
+    #[test]
+    fn standin_archive_is_deterministic_and_named() {
+        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("floppies-oci-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let a = dir.join("a.tar");
+        let b = dir.join("b.tar");
+        let refs = vec!["localhost/stand-in/y:1".to_string(), "localhost/stand-in/x:1".to_string()];
+        standin(&refs, &a).unwrap();
+        standin(&refs, &b).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+        let names = image_names(&a).unwrap();
+        assert_eq!(names.iter().map(|i| i.reference.as_str()).collect::<Vec<_>>(), ["localhost/stand-in/x:1", "localhost/stand-in/y:1"]);
+        assert!(names[0].digest.starts_with("sha256:"));
+        assert_ne!(names[0].digest, names[1].digest);
+        let mut blobs = 0;
+        for e in tar::Archive::new(fs::File::open(&a).unwrap()).entries().unwrap() {
+            if e.unwrap().path().unwrap().starts_with("blobs") {
+                blobs += 1;
+            }
+        }
+        assert_eq!(blobs, 5, "one shared layer + a config and a manifest per image");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

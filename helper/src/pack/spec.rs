@@ -1,0 +1,123 @@
+//! The artifact set a profile is built from, and packing it into a payload.
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Deserialize;
+use std::fs;
+
+use super::{oci, tarball};
+use crate::hashing::sha256_of;
+use crate::manifest::{self, Artifact, BundleInfo, K3sInfo, Manifest, Role};
+
+/// `airgap/<profile>.json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactSet {
+    pub name: String,
+    pub profile: String,
+    pub k3s_version: String,
+    pub artifacts: Vec<Input>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// Path inside the payload.
+    pub path: String,
+    pub role: Role,
+    /// File or directory to take it from, relative to the set's base dir.
+    pub from: Utf8PathBuf,
+    /// Recorded in the manifest: upstream URL or image ref, or `stand-in: ...`.
+    pub source: String,
+    #[serde(default)]
+    pub executable: bool,
+    /// `tgz`: pack the `from` directory as a Helm chart archive at `path`.
+    #[serde(default)]
+    pub package: Option<String>,
+}
+
+impl ArtifactSet {
+    pub fn load(path: &Utf8Path) -> Result<ArtifactSet> {
+        let text = fs::read_to_string(path).with_context(|| format!("could not read '{path}'"))?;
+        let set: ArtifactSet = serde_json::from_str(&text).with_context(|| format!("'{path}' is not a valid artifact set"))?;
+        if set.profile == "test" && set.artifacts.iter().any(|a| a.role == Role::K3sBinary && !a.source.starts_with("stand-in")) {
+            bail!("'{path}': a test profile's k3s must be a stand-in and say so in its source");
+        }
+        if set.profile == "prod" && set.artifacts.iter().any(|a| a.source.contains("stand-in")) {
+            bail!("'{path}': a production artifact set must not contain stand-ins");
+        }
+        Ok(set)
+    }
+}
+
+/// Packs the set into `out` and returns the manifest written into it.
+pub fn pack(set: &ArtifactSet, base: &Utf8Path, version: &str, arch: &str, level: i32, out: &Utf8Path) -> Result<Manifest> {
+    let mut files: Vec<tarball::FileEntry> = Vec::new();
+    let mut artifacts = Vec::new();
+    for input in &set.artifacts {
+        let mut from = base.join(&input.from);
+        let meta = fs::metadata(&from).with_context(|| format!("artifact '{}' is missing: '{from}'", input.path))?;
+        if let Some(kind) = &input.package {
+            if kind != "tgz" || !meta.is_dir() {
+                bail!("artifact '{}': only a directory can be packaged, and only as 'tgz'", input.path);
+            }
+            let tgz = out.with_file_name(format!("{}.tgz", from.file_name().unwrap_or("chart")));
+            tarball::chart_tgz(&from, &walk(&from)?, &tgz)?;
+            from = tgz;
+            artifacts.push(describe(&from, &input.path, input)?);
+            files.push(tarball::FileEntry { path: input.path.clone(), source: from, executable: false });
+        } else if meta.is_dir() {
+            for (rel, file) in walk(&from)? {
+                let path = format!("{}/{rel}", input.path.trim_end_matches('/'));
+                artifacts.push(describe(&file, &path, input)?);
+                files.push(tarball::FileEntry { path, source: file, executable: input.executable });
+            }
+        } else {
+            artifacts.push(describe(&from, &input.path, input)?);
+            files.push(tarball::FileEntry { path: input.path.clone(), source: from, executable: input.executable });
+        }
+    }
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    let manifest = Manifest {
+        schema: manifest::SCHEMA,
+        bundle: BundleInfo { name: set.name.clone(), version: version.to_string(), profile: set.profile.clone(), arch: arch.to_string() },
+        k3s: K3sInfo { version: set.k3s_version.clone() },
+        artifacts,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).context("bug: manifest not serialisable")?;
+    tarball::write(out, &json, &mut files, level)?;
+    Ok(manifest)
+}
+
+fn describe(file: &Utf8Path, path: &str, input: &Input) -> Result<Artifact> {
+    let f = fs::File::open(file).with_context(|| format!("could not open '{file}'"))?;
+    let (sha256, size) = sha256_of(f).with_context(|| format!("could not read '{file}'"))?;
+    let images = match input.role {
+        Role::K3sImages | Role::AppImages => oci::image_names(file)?,
+        _ => Vec::new(),
+    };
+    Ok(Artifact { path: path.to_string(), role: input.role, size, sha256, source: input.source.clone(), images })
+}
+
+/// Regular files below `dir`, sorted, as (relative path, full path).
+fn walk(dir: &Utf8Path) -> Result<Vec<(String, Utf8PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).with_context(|| format!("could not read '{d}'"))? {
+            let entry = entry.with_context(|| format!("could not read '{d}'"))?;
+            let path = Utf8PathBuf::from_path_buf(entry.path()).map_err(|p| anyhow::anyhow!("non-UTF-8 path {}", p.display()))?;
+            let kind = entry.file_type().with_context(|| format!("could not stat '{path}'"))?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let rel = path.strip_prefix(dir).expect("bug: walked outside the dir").to_string();
+                out.push((rel, path));
+            } else {
+                bail!("'{path}' is neither a file nor a directory; payloads hold only those");
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

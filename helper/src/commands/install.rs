@@ -1,0 +1,94 @@
+use anyhow::Result;
+use serde_json::json;
+
+use super::confirm::{confirm, require_root};
+use super::{uninstall, Ctx};
+use crate::bundle::Bundle;
+use crate::cli::InstallArgs;
+use crate::journal::Journal;
+use crate::steps::{self, Cx, Options};
+use crate::{lock, paths, preflight, runner};
+
+pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
+    let bundle = Bundle::from_arg(ctx.global.bundle.as_deref(), "install")?;
+    let manifest = bundle.manifest()?;
+    let bar = ctx.out.bytes_bar(bundle.header.payload_size, "verifying");
+    ctx.out.say(format!("Verifying {} ...", bundle.path));
+    crate::archive::verify(bar.wrap_read(bundle.payload()?), &bundle.expected())?;
+    bar.finish_and_clear();
+    let opts = Options { ufw: args.ufw, keep_data: true, yes: ctx.global.yes, wait_timeout: args.wait_timeout, tls: args.tls_cert.clone().zip(args.tls_key.clone()) };
+    let existing = Journal::load(&paths::host(paths::STATE_FILE))?;
+    let all = steps::install_steps();
+    if ctx.global.dry_run {
+        return dry_run(ctx, &bundle, manifest, opts, existing, &all);
+    }
+    require_root("install")?;
+    let _lock = lock::acquire(&paths::host(paths::LOCK_FILE))?;
+    runner::log_to(&log_file("install"))?;
+    runner::log_line(&format!("== floppies install {} ({})", bundle.header.version, bundle.path));
+    let journal = match existing {
+        Some(old) if !old.version.is_empty() && old.version != bundle.header.version => {
+            confirm(
+                ctx,
+                &format!("floppies {} is installed. Upgrade to {} (uninstall keeping data, then install)?", old.version, bundle.header.version),
+                "sudo sh floppies-installer.run install",
+            )?;
+            ctx.out.say(format!("Upgrading: removing floppies {} (keeping data and credentials) ...", old.version));
+            uninstall::remove(ctx, old, true)?;
+            Journal::new(&bundle.header.version, &bundle.header.profile)
+        }
+        Some(same) if same.version == bundle.header.version => same,
+        _ => Journal::new(&bundle.header.version, &bundle.header.profile),
+    };
+    let mut cx = Cx { out: ctx.out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
+    let outcome = steps::run_install(&mut cx, &all)?;
+    let result = json!({
+        "version": bundle.header.version,
+        "url": "http://<this host>/ and https://<this host>/",
+        "credentials": crate::steps::credentials_dir(),
+        "data": crate::steps::data_dir(),
+        "changed": outcome.changed,
+        "unchanged": outcome.unchanged,
+    });
+    ctx.out.data(&result, || summary_text(&bundle.header.version, outcome.changed.is_empty()));
+    Ok(())
+}
+
+fn summary_text(version: &str, unchanged: bool) -> String {
+    let head = if unchanged {
+        format!("floppies {version} is installed and healthy: unchanged.")
+    } else {
+        format!("floppies {version} is installed and serving its content.")
+    };
+    format!(
+        "{head}
+  Open:         http://THIS-HOST/ or https://THIS-HOST/ (any name or address of this machine)
+  Credentials:  {cred} (root only)
+  Data:         {data} (kept by 'uninstall --keep-data')
+  Status:       sudo floppies status
+  Support:      sudo floppies diagnose
+  Uninstall:    sudo floppies uninstall --keep-data   (or without --keep-data to delete the data too)",
+        cred = crate::steps::credentials_dir(),
+        data = crate::steps::data_dir()
+    )
+}
+
+fn dry_run(ctx: &Ctx, bundle: &Bundle, manifest: crate::manifest::Manifest, opts: Options, existing: Option<Journal>, all: &[Box<dyn steps::Step>]) -> Result<()> {
+    let installed = existing.as_ref().is_some_and(|j| j.entry("k3s-service").is_some());
+    let report = preflight::run(Some(&manifest), installed);
+    let mut journal = existing.unwrap_or_else(|| Journal::new(&bundle.header.version, &bundle.header.profile));
+    journal.record("preflight", serde_json::to_value(&report.facts)?);
+    let cx = Cx { out: ctx.out, bundle: Some(bundle), manifest: Some(manifest), opts, journal };
+    let plan = steps::plan(&cx, all);
+    let title = format!("Install plan for floppies {} ({} profile, {}):", bundle.header.version, bundle.header.profile, bundle.header.arch);
+    ctx.out.data(&json!({ "preflight": report, "plan": plan, "changed": false }), || {
+        format!("{}\n{}", report.render(), steps::render_plan(&title, &plan))
+    });
+    Ok(())
+}
+
+/// /var/log/floppies/COMMAND-YYYYmmddTHHMMSS.log (UTC seconds since the epoch if no clock).
+pub fn log_file(command: &str) -> camino::Utf8PathBuf {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    paths::host(paths::LOG_DIR).join(format!("{command}-{secs}.log"))
+}

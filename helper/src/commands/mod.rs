@@ -1,0 +1,34 @@
+//! One module per subcommand, each with one entry point.
+
+pub mod confirm;
+mod debug;
+mod diagnose;
+mod install;
+mod preflight;
+mod status;
+mod uninstall;
+mod version;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, Global};
+use crate::report::Reporter;
+
+/// What every command gets: the global options and the reporter.
+pub struct Ctx<'a> {
+    pub global: &'a Global,
+    pub out: &'a Reporter,
+}
+
+pub fn dispatch(cli: &Cli, out: &Reporter) -> Result<()> {
+    let ctx = Ctx { global: &cli.global, out };
+    match &cli.command {
+        Command::Install(args) => install::run(&ctx, args),
+        Command::Uninstall(args) => uninstall::run(&ctx, args),
+        Command::Status => status::run(&ctx),
+        Command::Diagnose(args) => diagnose::run(&ctx, args),
+        Command::Preflight => preflight::run(&ctx),
+        Command::Version => version::run(&ctx),
+        Command::Debug(cmd) => debug::run(&ctx, cmd),
+    }
+}

@@ -1,0 +1,23 @@
+use anyhow::{bail, Result};
+
+use super::Ctx;
+use crate::bundle::Bundle;
+use crate::error::{ExitCode, Failure};
+use crate::journal::Journal;
+use crate::{paths, preflight};
+
+pub fn run(ctx: &Ctx) -> Result<()> {
+    let manifest = match ctx.global.bundle.as_deref() {
+        Some(p) => Some(Bundle::open(p)?.manifest()?),
+        None => None,
+    };
+    let installed = Journal::load(&paths::host(paths::STATE_FILE)).ok().flatten().is_some_and(|j| j.entry("k3s-service").is_some());
+    let report = preflight::run(manifest.as_ref(), installed);
+    ctx.out.data(&report, || report.render());
+    let failed = report.failed();
+    if !failed.is_empty() {
+        let ids: Vec<&str> = failed.iter().map(|c| c.id).collect();
+        bail!(Failure::new(ExitCode::Preflight, format!("preflight failed: {}", ids.join(", "))).help("apply the remedies above, then run it again"));
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use super::Ctx;
+use crate::error::{ExitCode, Failure};
+use crate::journal::Journal;
+use crate::steps::{self, kube};
+use crate::{paths, runner};
+
+pub fn run(ctx: &Ctx) -> Result<()> {
+    let Some(journal) = Journal::load(&paths::host(paths::STATE_FILE))? else {
+        ctx.out.data(&json!({ "installed": false, "healthy": false }), || "floppies is not installed on this host.".into());
+        bail!(Failure::new(ExitCode::Unhealthy, "floppies is not installed").help("install it with 'sudo sh floppies-installer.run install'"));
+    };
+    let mut problems = Vec::new();
+    if !journal.complete {
+        problems.push("the last install did not finish".to_string());
+    }
+    let service = runner::capture("systemctl", &["is-active", paths::K3S_UNIT]).map(|o| o.stdout.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    if service != "active" {
+        problems.push(format!("the k3s service is {service}"));
+    }
+    let node = match kube::get_json(&["nodes"]) {
+        Ok(list) => {
+            let (bad, total) = kube::nodes_not_ready(&list);
+            if total == 0 || !bad.is_empty() {
+                problems.push("the node is not Ready".into());
+                "NotReady"
+            } else {
+                "Ready"
+            }
+        }
+        Err(_) => {
+            problems.push("k3s does not answer".into());
+            "unknown"
+        }
+    };
+    let app: Vec<String> = match kube::get_json(&["deployments,statefulsets,jobs", "-n", paths::APP_NAMESPACE]) {
+        Ok(list) => kube::app_not_ready(&list),
+        Err(_) => vec!["unknown (k3s does not answer)".into()],
+    };
+    problems.extend(app.iter().cloned());
+    let data_bytes = dir_size(&steps::data_dir());
+    let value = json!({
+        "installed": true,
+        "version": journal.version,
+        "profile": journal.profile,
+        "complete": journal.complete,
+        "steps": journal.steps.iter().map(|e| &e.name).collect::<Vec<_>>(),
+        "service": service,
+        "node": node,
+        "app_ready": app.is_empty(),
+        "url": "http://THIS-HOST/",
+        "data_dir": steps::data_dir(),
+        "data_bytes": data_bytes,
+        "credentials_dir": steps::credentials_dir(),
+        "healthy": problems.is_empty(),
+        "problems": problems,
+    });
+    ctx.out.data(&value, || {
+        format!(
+            "floppies {} ({} profile)\n  steps done:  {}\n  k3s:         {service}, node {node}\n  application: {}\n  URL:         http://THIS-HOST/\n  data:        {} ({} bytes)\n  credentials: {}\n{}",
+            journal.version,
+            journal.profile,
+            journal.steps.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
+            if app.is_empty() { "ready".to_string() } else { app.join("; ") },
+            steps::data_dir(),
+            data_bytes,
+            steps::credentials_dir(),
+            if problems.is_empty() { "healthy".to_string() } else { format!("NOT healthy: {}", problems.join("; ")) }
+        )
+    });
+    if !problems.is_empty() {
+        bail!(Failure::new(ExitCode::Unhealthy, format!("not healthy: {}", problems.join("; ")))
+            .help("run 'sudo floppies diagnose' and send the file it writes to the vendor"));
+    }
+    Ok(())
+}
+
+/// Bytes in regular files below DIR (0 if absent).
+fn dir_size(dir: &camino::Utf8Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.as_std_path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
+}

@@ -1,0 +1,58 @@
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use super::confirm::{confirm, require_root};
+use super::Ctx;
+use crate::cli::UninstallArgs;
+use crate::error::{ExitCode, Failure};
+use crate::journal::Journal;
+use crate::steps::{self, Cx, Options, UfwMode};
+use crate::{lock, paths, runner};
+
+pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
+    let all = steps::install_steps();
+    if ctx.global.dry_run {
+        let plan = steps::undo_plan(&all);
+        let title = format!("Uninstall plan{}:", if args.keep_data { " (keeping data and credentials)" } else { " (deleting data)" });
+        ctx.out.data(&json!({ "plan": plan, "keep_data": args.keep_data, "changed": false }), || steps::render_plan(&title, &plan));
+        return Ok(());
+    }
+    require_root("uninstall")?;
+    if !args.keep_data && paths::host(paths::DATA_DIR).exists() {
+        confirm(
+            ctx,
+            &format!("This deletes all customer data and credentials under {}. Continue?", paths::DATA_DIR),
+            "sudo floppies uninstall",
+        )?;
+    }
+    let _lock = lock::acquire(&paths::host(paths::LOCK_FILE))?;
+    runner::log_to(&super::install::log_file("uninstall"))?;
+    let journal = Journal::load(&paths::host(paths::STATE_FILE))?.unwrap_or_default();
+    let version = journal.version.clone();
+    remove(ctx, journal, args.keep_data)?;
+    let kept = args.keep_data.then_some(paths::DATA_DIR);
+    ctx.out.data(&json!({ "removed": version, "kept": kept }), || match kept {
+        Some(dir) => format!("floppies is uninstalled. Customer data and credentials are kept in {dir}; installing again reuses them."),
+        None => "floppies is uninstalled; nothing of it is left on this host.".to_string(),
+    });
+    Ok(())
+}
+
+/// Undoes every step in reverse (also for an upgrade); keeps data if asked.
+pub fn remove(ctx: &Ctx, journal: Journal, keep_data: bool) -> Result<()> {
+    let opts = Options { ufw: UfwMode::Keep, keep_data, yes: ctx.global.yes, wait_timeout: 0, tls: None };
+    let mut cx = Cx { out: ctx.out, bundle: None, manifest: None, opts, journal };
+    let failures = steps::run_uninstall(&mut cx, &steps::install_steps())?;
+    if keep_data {
+        // The journal describes an installation that is gone; data and credentials stay.
+        let state = paths::host(paths::STATE_FILE);
+        if state.exists() {
+            std::fs::remove_file(&state).map_err(|e| anyhow::anyhow!("could not remove '{state}': {e}"))?;
+        }
+    }
+    if !failures.is_empty() {
+        bail!(Failure::new(ExitCode::Failed, format!("uninstall could not undo everything: {}", failures.join("; ")))
+            .help("fix what is named and run the uninstall again (it is safe to repeat); 'sudo floppies diagnose' helps support"));
+    }
+    Ok(())
+}

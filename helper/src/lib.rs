@@ -1,0 +1,23 @@
+//! floppies: the helper inside `floppies-installer.run`, and the build tool
+//! that makes it. `main.rs` and `bin/floppies-build.rs` are thin entry points.
+
+pub mod archive;
+pub mod pack;
+pub mod preflight;
+pub mod bundle;
+pub mod cli;
+pub mod commands;
+pub mod diagnose;
+pub mod error;
+pub mod hashing;
+pub mod journal;
+pub mod lock;
+pub mod header;
+pub mod host;
+pub mod http;
+pub mod manifest;
+pub mod paths;
+pub mod report;
+pub mod runner;
+pub mod steps;
+pub mod stubenv;

@@ -1,0 +1,183 @@
+//! Who runs us and on what: root, OS, arch, init, cgroups, CPU level, and
+//! other Kubernetes or container runtimes that would clash.
+
+use std::fs;
+
+use super::{Check, Facts};
+use crate::manifest::Manifest;
+
+pub fn checks(manifest: Option<&Manifest>, installed: bool) -> Vec<Check> {
+    vec![root(), os(&fs::read_to_string("/etc/os-release").unwrap_or_default()), arch(manifest), systemd(), cgroups(), foreign(installed)]
+}
+
+fn root() -> Check {
+    // The effective uid is the second field of Uid: in /proc/self/status.
+    let euid = fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().nth(1).unwrap_or("").to_string())));
+    match euid.as_deref() {
+        Some("0") => Check::pass("root", "running as root"),
+        _ => Check::fail("root", "not running as root", "run it with sudo: 'sudo sh floppies-installer.run install'"),
+    }
+}
+
+/// Ubuntu 22.04 is supported; other systemd Linux gets a warning.
+pub fn os(os_release: &str) -> Check {
+    let get = |k: &str| {
+        os_release
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    let (id, version, pretty) = (get("ID"), get("VERSION_ID"), get("PRETTY_NAME"));
+    if id == "ubuntu" && version == "22.04" {
+        Check::pass("os", pretty)
+    } else if id.is_empty() {
+        Check::warn("os", "unknown OS (no /etc/os-release); only Ubuntu 22.04 is supported")
+    } else {
+        Check::warn("os", format!("{pretty}: not Ubuntu 22.04, the supported OS; installing anyway"))
+    }
+}
+
+fn arch(manifest: Option<&Manifest>) -> Check {
+    let here = std::env::consts::ARCH;
+    match manifest {
+        Some(m) if m.bundle.arch != here => Check::fail(
+            "arch",
+            format!("the bundle is for {}, this machine is {here}", m.bundle.arch),
+            format!("ask the vendor for the {here} installer"),
+        ),
+        _ => Check::pass("arch", here.to_string()),
+    }
+}
+
+fn systemd() -> Check {
+    let comm = fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    if comm.trim() == "systemd" {
+        Check::pass("systemd", "systemd is PID 1")
+    } else {
+        Check::fail("systemd", format!("PID 1 is '{}', not systemd", comm.trim()), "install on a host booted with systemd (not in a plain container)")
+    }
+}
+
+fn cgroups() -> Check {
+    let v2 = fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
+    let v1 = fs::read_to_string("/proc/cgroups").unwrap_or_default();
+    memory_controller(&v2, &v1)
+}
+
+/// The memory controller, from cgroup v2's controller list or v1's /proc/cgroups.
+pub fn memory_controller(v2_controllers: &str, v1_cgroups: &str) -> Check {
+    if v2_controllers.split_whitespace().any(|c| c == "memory") {
+        return Check::pass("cgroups", "cgroup v2 with the memory controller");
+    }
+    let v1_on = v1_cgroups.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.first() == Some(&"memory") && f.get(3) == Some(&"1")
+    });
+    if v1_on {
+        Check::pass("cgroups", "cgroup v1 with the memory controller")
+    } else {
+        Check::fail(
+            "cgroups",
+            "the memory cgroup controller is not enabled",
+            "add 'cgroup_enable=memory cgroup_memory=1' to the kernel command line and reboot",
+        )
+    }
+}
+
+/// Other Kubernetes distributions or a kubelet would fight ours for ports,
+/// iptables and the CNI; a host container runtime is noted.
+fn foreign(installed: bool) -> Check {
+    let units = ["k3s.service", "k3s-agent.service", "rke2-server.service", "rke2-agent.service", "kubelet.service"];
+    let dirs = ["/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system", "/usr/local/lib/systemd/system"];
+    let mut found: Vec<String> = units
+        .iter()
+        .filter(|u| dirs.iter().any(|d| fs::metadata(format!("{d}/{u}")).is_ok()))
+        .map(|u| format!("unit {u}"))
+        .collect();
+    for bin in ["/usr/local/bin/k3s", "/usr/local/bin/rke2"] {
+        if fs::metadata(bin).is_ok() {
+            found.push(format!("binary {bin}"));
+        }
+    }
+    let comms = process_names();
+    if comms.iter().any(|c| c == "kubelet") {
+        found.push("a running kubelet".into());
+    }
+    if !installed && comms.iter().any(|c| c == "k3s-server" || c == "k3s-agent") {
+        found.push("a running k3s".into());
+    }
+    if !found.is_empty() {
+        return Check::fail(
+            "foreign-k8s",
+            format!("another Kubernetes is on this host: {}", found.join(", ")),
+            "uninstall it first (for k3s: /usr/local/bin/k3s-uninstall.sh), or use another host",
+        );
+    }
+    let runtimes: Vec<&str> = ["dockerd", "containerd"].into_iter().filter(|r| comms.iter().any(|c| c == r)).collect();
+    if runtimes.is_empty() {
+        Check::pass("foreign-k8s", "no other Kubernetes or container runtime")
+    } else {
+        Check::warn(
+            "foreign-k8s",
+            format!("{} runs on this host; k3s brings its own containerd and coexists, but their firewall rules may interfere", runtimes.join(" and ")),
+        )
+    }
+}
+
+fn process_names() -> Vec<String> {
+    let Ok(entries) = fs::read_dir("/proc") else { return vec![] };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| fs::read_to_string(e.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .collect()
+}
+
+/// The CPU's x86-64 level, and the image variant that will run on it.
+pub fn cpu(manifest: Option<&Manifest>, facts: &mut Facts) -> Vec<Check> {
+    let _ = manifest;
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let level = crate::host::cpu::level_from_cpuinfo(&cpuinfo);
+    facts.cpu_level = level.level;
+    if std::env::consts::ARCH != "x86_64" {
+        return vec![Check::pass("cpu-level", "not an x86-64 CPU: no level to check")];
+    }
+    if level.level >= 2 {
+        facts.image_variant = "default".into();
+        vec![Check::pass("cpu-level", format!("x86-64-v{}", level.level))]
+    } else {
+        facts.image_variant = "cpuv1".into();
+        vec![Check::warn(
+            "cpu-level",
+            format!("x86-64-v{}: MinIO's default image needs v2; the cpuv1 variant will be used", level.level),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preflight::Verdict;
+
+    #[test]
+    fn ubuntu_2204_passes_and_others_warn() {
+        assert_eq!(os("ID=ubuntu\nVERSION_ID=\"22.04\"\nPRETTY_NAME=\"Ubuntu 22.04.4 LTS\"\n").result, Verdict::Pass);
+        assert_eq!(os("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12\"\n").result, Verdict::Warn);
+        assert_eq!(os("").result, Verdict::Warn);
+    }
+
+    #[test]
+    fn memory_controller_v1_and_v2() {
+        assert_eq!(memory_controller("cpuset cpu io memory pids", "").result, Verdict::Pass);
+        let v1 = "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t100\t1\n";
+        assert_eq!(memory_controller("", v1).result, Verdict::Pass);
+        let v1_off = "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t0\t1\t0\n";
+        let c = memory_controller("", v1_off);
+        assert_eq!(c.result, Verdict::Fail);
+        assert!(c.remedy.unwrap().contains("cgroup_enable=memory"));
+    }
+}

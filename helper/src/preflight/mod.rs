@@ -1,0 +1,113 @@
+//! Preflight: every check runs and all are reported together, before
+//! anything on the host changes. Each has an id, a verdict, a one-line message
+//! and, where the user can act, the exact remedy. The facts install needs
+//! (image variant, whether to add a default route or firewall rules) come
+//! from the same run.
+
+mod host;
+mod network;
+mod resources;
+
+use serde::Serialize;
+
+use crate::manifest::Manifest;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    /// Install will fix it (and uninstall will undo the fix).
+    Fixable,
+    Fail,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub result: Verdict,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+}
+
+impl Check {
+    pub fn pass(id: &'static str, message: impl Into<String>) -> Check {
+        Check { id, result: Verdict::Pass, message: message.into(), remedy: None }
+    }
+    pub fn warn(id: &'static str, message: impl Into<String>) -> Check {
+        Check { id, result: Verdict::Warn, message: message.into(), remedy: None }
+    }
+    pub fn fixable(id: &'static str, message: impl Into<String>) -> Check {
+        Check { id, result: Verdict::Fixable, message: message.into(), remedy: None }
+    }
+    pub fn fail(id: &'static str, message: impl Into<String>, remedy: impl Into<String>) -> Check {
+        Check { id, result: Verdict::Fail, message: message.into(), remedy: Some(remedy.into()) }
+    }
+    pub fn remedy(mut self, remedy: impl Into<String>) -> Check {
+        self.remedy = Some(remedy.into());
+        self
+    }
+}
+
+/// What install needs to know, decided by preflight.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Facts {
+    /// x86-64 level 1..4 (0 where not applicable).
+    pub cpu_level: u8,
+    /// `default` or `cpuv1`.
+    pub image_variant: String,
+    /// No default route: install adds a dummy one.
+    pub add_default_route: bool,
+    /// ufw is active: install adds tagged rules (or disables it, per --ufw).
+    pub ufw_active: bool,
+    /// firewalld is running: install adds its rules.
+    pub firewalld_active: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+    pub facts: Facts,
+}
+
+impl Report {
+    pub fn failed(&self) -> Vec<&Check> {
+        self.checks.iter().filter(|c| c.result == Verdict::Fail).collect()
+    }
+
+    /// The table `floppies preflight` prints.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let tag = match c.result {
+                Verdict::Pass => "ok",
+                Verdict::Warn => "WARN",
+                Verdict::Fixable => "FIX",
+                Verdict::Fail => "FAIL",
+            };
+            out.push_str(&format!("{tag:>4}  {:<14} {}\n", c.id, c.message));
+            if let Some(r) = &c.remedy {
+                out.push_str(&format!("      {:<14} remedy: {r}\n", ""));
+            }
+        }
+        let failed = self.failed().len();
+        out.push_str(&if failed == 0 {
+            "Preflight passed: this host can take the installation.\n".to_string()
+        } else {
+            format!("Preflight failed: {failed} problem(s) to fix before installing.\n")
+        });
+        out
+    }
+}
+
+/// Runs every check. `manifest` is the bundle's (None when run without one).
+pub fn run(manifest: Option<&Manifest>, installed: bool) -> Report {
+    let mut facts = Facts { image_variant: "default".into(), ..Facts::default() };
+    let mut checks = Vec::new();
+    checks.extend(host::checks(manifest, installed));
+    checks.extend(host::cpu(manifest, &mut facts));
+    checks.extend(resources::checks(manifest));
+    checks.extend(network::checks(installed, &mut facts));
+    Report { checks, facts }
+}

@@ -1,0 +1,210 @@
+//! Every external command goes through here: logged, with its exit code and
+//! output, and named in the error when it fails.
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How much of a command's output goes into the log and into errors.
+const LOG_OUTPUT_MAX: usize = 16 * 1024;
+
+static LOG: Mutex<Option<File>> = Mutex::new(None);
+
+/// Starts logging commands to `path` (appending).
+pub fn log_to(path: &Utf8PathBuf) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("could not open the log '{path}'"))?;
+    *LOG.lock().expect("bug: log lock poisoned") = Some(file);
+    Ok(())
+}
+
+/// Appends a line to the run log, if one is open.
+pub fn log_line(line: &str) {
+    if let Some(f) = LOG.lock().expect("bug: log lock poisoned").as_mut() {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// What a finished command produced.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Runs a command to completion and returns its output whatever its exit code.
+pub fn capture(program: &str, args: &[&str]) -> Result<Output> {
+    capture_input(program, args, None)
+}
+
+/// `capture`, with INPUT on the command's stdin (None: /dev/null).
+fn capture_input(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<Output> {
+    let line = command_line(program, args);
+    let started = Instant::now();
+    let cmd = duct::cmd(program, args).stdout_capture().stderr_capture().unchecked();
+    let cmd = match input {
+        Some(bytes) => cmd.stdin_bytes(bytes.to_vec()),
+        None => cmd.stdin_null(),
+    };
+    let out = cmd.run().with_context(|| format!("could not run '{line}'"))?;
+    let output = Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    log_line(&format!(
+        "$ {line}{}\n  exit={} took={:.3}s\n{}{}",
+        input.map_or(String::new(), |i| format!(" (stdin: {} bytes)", i.len())),
+        output.code.map_or("signal".to_string(), |c| c.to_string()),
+        started.elapsed().as_secs_f64(),
+        indent("stdout", &output.stdout),
+        indent("stderr", &output.stderr),
+    ));
+    Ok(output)
+}
+
+/// Runs a command for at most TIMEOUT, then kills it; output is kept either way.
+pub fn capture_timeout(program: &str, args: &[&str], timeout: std::time::Duration) -> Result<(Output, bool)> {
+    let line = command_line(program, args);
+    let started = Instant::now();
+    // Its own process group, so a time-out kills its children too (they hold the output pipes).
+    let handle = duct::cmd(program, args)
+        .stdout_capture()
+        .stderr_capture()
+        .stdin_null()
+        .unchecked()
+        .before_spawn(|cmd| {
+            std::os::unix::process::CommandExt::process_group(cmd, 0);
+            Ok(())
+        })
+        .start()
+        .with_context(|| format!("could not run '{line}'"))?;
+    let mut timed_out = false;
+    let out = loop {
+        if let Some(out) = handle.try_wait().with_context(|| format!("could not wait for '{line}'"))? {
+            break out.clone();
+        }
+        if started.elapsed() >= timeout {
+            timed_out = true;
+            for pid in handle.pids() {
+                let _ = std::process::Command::new("kill").args(["-9", "--", &format!("-{pid}")]).status();
+            }
+            let _ = handle.kill();
+            break handle.wait().cloned().unwrap_or_else(|_| std::process::Output {
+                status: std::os::unix::process::ExitStatusExt::from_raw(9),
+                stdout: vec![],
+                stderr: vec![],
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let output = Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    log_line(&format!(
+        "$ {line}\n  exit={} took={:.3}s{}",
+        output.code.map_or("signal".to_string(), |c| c.to_string()),
+        started.elapsed().as_secs_f64(),
+        if timed_out { " (killed: time limit)" } else { "" }
+    ));
+    Ok((output, timed_out))
+}
+
+/// Runs a command that must succeed.
+pub fn run(program: &str, args: &[&str]) -> Result<Output> {
+    checked(program, args, capture(program, args)?)
+}
+
+/// Runs a command that must succeed, with INPUT on its stdin.
+pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Result<Output> {
+    checked(program, args, capture_input(program, args, Some(input))?)
+}
+
+fn checked(program: &str, args: &[&str], out: Output) -> Result<Output> {
+    if !out.success() {
+        let line = command_line(program, args);
+        let detail = out.stderr.trim();
+        bail!(
+            "'{line}' failed with exit code {}{}",
+            out.code.map_or("(killed by a signal)".to_string(), |c| c.to_string()),
+            if detail.is_empty() { String::new() } else { format!(": {}", clip(detail)) }
+        );
+    }
+    Ok(out)
+}
+
+fn command_line(program: &str, args: &[&str]) -> String {
+    std::iter::once(program)
+        .chain(args.iter().copied())
+        .map(|a| if a.is_empty() || a.contains(char::is_whitespace) { format!("'{a}'") } else { a.to_string() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn clip(s: &str) -> &str {
+    let mut end = s.len().min(LOG_OUTPUT_MAX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn indent(label: &str, text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let body: String = clip(text).lines().map(|l| format!("  | {l}\n")).collect();
+    format!("  {label}:\n{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_names_the_command_and_its_stderr() {
+        let err = run("sh", &["-c", "echo nope >&2; exit 3"]).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("'sh -c 'echo nope >&2; exit 3'' failed with exit code 3: nope"), "{text}");
+    }
+
+    #[test]
+    fn capture_returns_output_and_code() {
+        let out = capture("sh", &["-c", "echo hi; exit 4"]).unwrap();
+        assert_eq!(out.code, Some(4));
+        assert_eq!(out.stdout, "hi\n");
+    }
+
+    #[test]
+    fn a_command_past_its_time_limit_is_killed() {
+        let started = Instant::now();
+        let (out, timed_out) = capture_timeout("sh", &["-c", "echo started; sleep 30"], std::time::Duration::from_millis(300)).unwrap();
+        assert!(timed_out);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_ne!(out.code, Some(0));
+    }
+
+    #[test]
+    fn missing_program_is_an_error_naming_it() {
+        let err = capture("floppies-no-such-program", &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("could not run 'floppies-no-such-program'"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Step 4: the secrets the application needs, made once with the OS CSPRNG
+//! and kept under /var/lib/floppies/credentials (0700, files 0600). Every later
+//! install reuses them while the data is kept; only an uninstall without
+//! --keep-data removes them, together with the data.
+//!
+//! - minio-root.env: the object store's root user and password;
+//! - tls/: a per-deployment CA and a server certificate for the host's names
+//!   and addresses (or the customer's own certificate and key).
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::{json, Value};
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+use super::{Cx, Step};
+use crate::paths;
+
+pub struct Credentials;
+
+pub const ROOT_USER: &str = "floppies-admin";
+const PASSWORD_LEN: usize = 40;
+
+pub fn dir() -> Utf8PathBuf {
+    paths::host(paths::DATA_DIR).join("credentials")
+}
+
+pub fn minio_env() -> Utf8PathBuf {
+    dir().join("minio-root.env")
+}
+
+pub fn tls_dir() -> Utf8PathBuf {
+    dir().join("tls")
+}
+
+/// Where customer data lives (MinIO's volume).
+pub fn data_dir() -> Utf8PathBuf {
+    paths::host(paths::DATA_DIR).join("data")
+}
+
+impl Step for Credentials {
+    fn name(&self) -> &'static str {
+        "credentials"
+    }
+
+    fn summary(&self) -> &'static str {
+        "generate the object store credentials and TLS certificates once, under /var/lib/floppies"
+    }
+
+    fn undo_summary(&self) -> &'static str {
+        "remove /var/lib/floppies (data and credentials), unless --keep-data"
+    }
+
+    fn done(&self, cx: &Cx) -> Result<bool> {
+        let customer_ok = match &cx.opts.tls {
+            Some((cert, key)) => super::tls::same_as_installed(cert, key, &tls_dir())?,
+            None => true,
+        };
+        Ok(customer_ok && read_minio_env().is_ok() && tls_dir().join("server.crt").is_file() && tls_dir().join("server.key").is_file())
+    }
+
+    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+        private_dir(&paths::host(paths::DATA_DIR), 0o755)?;
+        private_dir(&dir(), 0o700)?;
+        private_dir(&data_dir(), 0o755)?;
+        let created_password = if read_minio_env().is_ok() {
+            false
+        } else {
+            let password = random_token(PASSWORD_LEN)?;
+            write_private(&minio_env(), &format!("MINIO_ROOT_USER={ROOT_USER}\nMINIO_ROOT_PASSWORD={password}\n"))?;
+            true
+        };
+        let created_tls = match &cx.opts.tls {
+            Some((cert, key)) => super::tls::install_customer(cert, key, &tls_dir())?,
+            None => super::tls::ensure(&tls_dir())?,
+        };
+        Ok(json!({ "dir": dir(), "created_password": created_password, "created_tls": created_tls, "customer_tls": cx.opts.tls.is_some() }))
+    }
+
+    fn undo(&self, cx: &Cx, _record: &Value) -> Result<()> {
+        if cx.opts.keep_data {
+            return Ok(());
+        }
+        let data = paths::host(paths::DATA_DIR);
+        if data.exists() {
+            fs::remove_dir_all(&data).with_context(|| format!("could not remove '{data}'"))?;
+        }
+        Ok(())
+    }
+}
+
+/// (user, password) from minio-root.env.
+pub fn read_minio_env() -> Result<(String, String)> {
+    let path = minio_env();
+    let text = fs::read_to_string(&path).with_context(|| format!("could not read '{path}'"))?;
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_string)
+            .filter(|v| !v.is_empty())
+    };
+    match (get("MINIO_ROOT_USER"), get("MINIO_ROOT_PASSWORD")) {
+        (Some(u), Some(p)) => Ok((u, p)),
+        _ => bail!("'{path}' lacks MINIO_ROOT_USER or MINIO_ROOT_PASSWORD"),
+    }
+}
+
+/// Creates DIR if needed and sets its mode.
+pub fn private_dir(dir: &Utf8Path, mode: u32) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).with_context(|| format!("could not set the mode of '{dir}'"))
+}
+
+/// Writes a 0600 file atomically (never visible with wider permissions).
+pub fn write_private(path: &Utf8Path, text: &str) -> Result<()> {
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap_or("file")));
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("could not create '{tmp}'"))?;
+    f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).with_context(|| format!("could not write '{tmp}'"))?;
+    fs::rename(&tmp, path).with_context(|| format!("could not rename '{tmp}' to '{path}'"))
+}
+
+/// LEN characters of [A-Za-z0-9] from /dev/urandom, without modulo bias.
+pub fn random_token(len: usize) -> Result<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = fs::File::open("/dev/urandom").context("could not open /dev/urandom")?;
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        rng.read_exact(&mut buf).context("could not read /dev/urandom")?;
+        // 248 = 4 * 62: bytes at or above it would bias the first letters.
+        out.extend(buf.iter().filter(|b| **b < 248).map(|b| ALPHABET[(*b % 62) as usize] as char).take(len - out.len()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_distinct_and_alphanumeric() {
+        let a = random_token(40).unwrap();
+        let b = random_token(40).unwrap();
+        assert_eq!(a.len(), 40);
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

@@ -1,0 +1,108 @@
+//! Step 6: k3s as a systemd service, from a unit we write (nothing downloaded,
+//! no install.sh). Undo stops it and removes everything a running k3s leaves
+//! behind: processes, mounts, interfaces, namespaces and firewall rules.
+
+use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
+use serde_json::{json, Value};
+use std::fs;
+
+use super::{killall, Cx, Step};
+use crate::paths;
+use crate::runner;
+
+pub struct K3sService;
+
+pub fn unit_path() -> Utf8PathBuf {
+    paths::host(paths::SYSTEMD_DIR).join(paths::K3S_UNIT)
+}
+
+/// Modelled on the unit k3s's install.sh writes, with our paths. Started
+/// without blocking (`--no-block`); the wait step bounds the time it takes.
+pub fn unit_text() -> String {
+    format!(
+        "\
+# Written by floppies-installer; removed by 'floppies uninstall'.
+[Unit]
+Description=k3s for the floppies application
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=notify
+NotifyAccess=all
+KillMode=process
+Delegate=yes
+LimitNOFILE=1048576
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+TimeoutStartSec=0
+Restart=always
+RestartSec=5s
+ExecStartPre=-/sbin/modprobe br_netfilter
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart={opt}/current/k3s/k3s server --config {etc}/config.yaml
+
+[Install]
+WantedBy=multi-user.target
+",
+        opt = paths::OPT_DIR,
+        etc = paths::K3S_CONFIG_DIR
+    )
+}
+
+impl Step for K3sService {
+    fn name(&self) -> &'static str {
+        "k3s-service"
+    }
+
+    fn summary(&self) -> &'static str {
+        "install, enable and start the floppies-k3s systemd unit"
+    }
+
+    fn undo_summary(&self) -> &'static str {
+        "stop k3s; kill its containers; unmount; delete its interfaces, namespaces and iptables rules; remove the unit"
+    }
+
+    fn done(&self, _cx: &Cx) -> Result<bool> {
+        if fs::read_to_string(unit_path()).ok().as_deref() != Some(unit_text().as_str()) {
+            return Ok(false);
+        }
+        let enabled = runner::capture("systemctl", &["is-enabled", "--quiet", paths::K3S_UNIT])?.success();
+        let active = runner::capture("systemctl", &["is-active", "--quiet", paths::K3S_UNIT])?.success();
+        Ok(enabled && active)
+    }
+
+    fn apply(&self, _cx: &mut Cx) -> Result<Value> {
+        let path = unit_path();
+        fs::write(&path, unit_text()).with_context(|| format!("could not write '{path}'"))?;
+        runner::run("systemctl", &["daemon-reload"])?;
+        runner::run("systemctl", &["enable", paths::K3S_UNIT])?;
+        runner::run("systemctl", &["start", "--no-block", paths::K3S_UNIT])?;
+        Ok(json!({ "unit": path }))
+    }
+
+    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+        let path = unit_path();
+        if path.exists() {
+            // Ignore the result: a unit that never started cannot be stopped, which is fine.
+            let _ = runner::capture("systemctl", &["disable", "--now", paths::K3S_UNIT]);
+            fs::remove_file(&path).with_context(|| format!("could not remove '{path}'"))?;
+            runner::run("systemctl", &["daemon-reload"])?;
+        }
+        killall::clean_host()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_starts_our_k3s_with_our_config() {
+        let text = unit_text();
+        assert!(text.contains("ExecStart=/opt/floppies/current/k3s/k3s server --config /etc/rancher/k3s/config.yaml"));
+        assert!(text.contains("KillMode=process"), "container processes must outlive a k3s restart");
+    }
+}

@@ -1,0 +1,147 @@
+//! What k3s-killall.sh does, for our uninstall: after the service stops,
+//! kill container processes, unmount, delete CNI namespaces and interfaces,
+//! and remove k3s's firewall rules. Every part is idempotent.
+
+use anyhow::{Context, Result};
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+
+use crate::runner;
+
+/// Mount points below these are k3s's (longest first when unmounting).
+const MOUNT_ROOTS: &[&str] = &["/run/k3s", "/var/lib/kubelet/pods", "/var/lib/kubelet/plugins", "/var/lib/rancher/k3s", "/run/netns/cni-"];
+/// Interfaces flannel, the CNI bridge and kube-proxy create.
+const INTERFACES: &[&str] = &["cni0", "flannel.1", "flannel-v6.1", "kube-ipvs0", "flannel-wg", "flannel-wg-v6"];
+
+pub fn clean_host() -> Result<()> {
+    kill_containers()?;
+    unmount_all()?;
+    delete_netns()?;
+    delete_interfaces()?;
+    crate::host::iptables::cleanup_all_backends()?;
+    Ok(())
+}
+
+/// True for a k3s container shim's command line (k3s/data/HASH/bin/containerd-shim*).
+pub fn is_shim(cmdline: &str) -> bool {
+    cmdline.split(['\0', ' ']).next().is_some_and(|exe| {
+        exe.contains("/k3s/data/") && exe.contains("/bin/containerd-shim")
+    })
+}
+
+/// (pid, parent pid, command line) of every process.
+fn processes() -> Vec<(u32, u32, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else { return out };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The command name in stat may hold spaces and parentheses: ppid follows the last ')'.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
+        let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if let Some(ppid) = ppid {
+            out.push((pid, ppid, cmdline));
+        }
+    }
+    out
+}
+
+/// Kills every shim and all its descendants.
+fn kill_containers() -> Result<()> {
+    let procs = processes();
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (pid, ppid, _) in &procs {
+        children.entry(*ppid).or_default().push(*pid);
+    }
+    let mut doomed = BTreeSet::new();
+    let mut stack: Vec<u32> = procs.iter().filter(|(_, _, c)| is_shim(c)).map(|(p, _, _)| *p).collect();
+    while let Some(pid) = stack.pop() {
+        if doomed.insert(pid) {
+            stack.extend(children.get(&pid).into_iter().flatten());
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    let pids: Vec<String> = doomed.iter().map(u32::to_string).collect();
+    let mut args = vec!["-9"];
+    args.extend(pids.iter().map(String::as_str));
+    // Some may have exited meanwhile; kill's exit code says nothing useful then.
+    runner::capture("kill", &args)?;
+    Ok(())
+}
+
+/// Mount points under k3s's roots, deepest first.
+pub fn k3s_mounts(mounts: &str) -> Vec<String> {
+    let mut points: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|p| p.replace("\\040", " "))
+        .filter(|p| MOUNT_ROOTS.iter().any(|r| p.starts_with(r)))
+        .collect();
+    points.sort();
+    points.dedup();
+    points.reverse();
+    points
+}
+
+fn unmount_all() -> Result<()> {
+    let mounts = fs::read_to_string("/proc/self/mounts").context("could not read /proc/self/mounts")?;
+    for point in k3s_mounts(&mounts) {
+        let out = runner::capture("umount", &[&point])?;
+        if !out.success() {
+            // Busy: detach it, as k3s-killall does with a lazy unmount.
+            runner::run("umount", &["-l", &point])?;
+        }
+    }
+    Ok(())
+}
+
+fn delete_netns() -> Result<()> {
+    let Ok(entries) = fs::read_dir("/run/netns") else { return Ok(()) };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("cni-") {
+            runner::run("ip", &["netns", "delete", &name])?;
+        }
+    }
+    Ok(())
+}
+
+fn delete_interfaces() -> Result<()> {
+    for name in INTERFACES {
+        if fs::symlink_metadata(format!("/sys/class/net/{name}")).is_ok() {
+            runner::run("ip", &["link", "delete", name])?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shims_are_recognised_by_their_path() {
+        assert!(is_shim("/var/lib/rancher/k3s/data/abc123/bin/containerd-shim-runc-v2\0-namespace\0k8s.io"));
+        assert!(!is_shim("/usr/bin/containerd-shim-runc-v2\0-namespace\0moby"), "docker's shims are not ours");
+        assert!(!is_shim("/usr/bin/vim\0/var/lib/rancher/k3s/data/x/bin/containerd-shim"));
+    }
+
+    #[test]
+    fn mounts_are_k3s_only_and_deepest_first() {
+        let mounts = "\
+tmpfs /run tmpfs rw 0 0
+shm /run/k3s/containerd/io.containerd.grpc.v1.cri/sandboxes/abc/shm tmpfs rw 0 0
+overlay /run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io/abc/rootfs overlay rw 0 0
+tmpfs /var/lib/kubelet/pods/uid/volumes/kubernetes.io~projected/kube-api-access tmpfs rw 0 0
+nsfs /run/netns/cni-1234 nsfs rw 0 0
+/dev/sda1 /var/lib/docker ext4 rw 0 0
+tmpfs /run/k3s tmpfs rw 0 0
+";
+        let points = k3s_mounts(mounts);
+        assert_eq!(points.len(), 5);
+        assert_eq!(points.last().unwrap(), "/run/k3s", "the parent goes last");
+        assert!(!points.iter().any(|p| p.contains("docker") || p == "/run"));
+    }
+}

@@ -1,0 +1,222 @@
+//! The ordered install steps. Each is a value with a name, a check (already
+//! done?), an apply that returns a record of what it changed, and an undo
+//! that works from that record or, without one, from what it finds.
+//! Install runs the steps in order and journals each; a re-run skips what is
+//! done. Uninstall runs the undos in reverse.
+
+mod credentials;
+mod k3s_service;
+mod killall;
+pub mod kube;
+mod network;
+mod preflight;
+mod smoke;
+mod stage;
+mod summary;
+mod tls;
+mod values;
+mod unpack;
+mod wait;
+
+use anyhow::Result;
+use serde_json::Value;
+use std::time::Instant;
+
+use crate::bundle::Bundle;
+use crate::journal::Journal;
+use crate::manifest::Manifest;
+use crate::paths;
+use crate::report::Reporter;
+
+/// What the firewall step does when ufw is active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UfwMode {
+    /// Keep ufw on and add the rules k3s and the app need (tagged 'floppies')
+    Keep,
+    /// Disable ufw (uninstall enables it again)
+    Disable,
+    /// Change nothing in ufw
+    Leave,
+}
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub ufw: UfwMode,
+    pub keep_data: bool,
+    pub yes: bool,
+    /// Seconds to wait for the node and the application.
+    pub wait_timeout: u64,
+    /// The customer's own certificate and key, if given.
+    pub tls: Option<(camino::Utf8PathBuf, camino::Utf8PathBuf)>,
+}
+
+/// What every step sees.
+pub struct Cx<'a> {
+    pub out: &'a Reporter,
+    pub bundle: Option<&'a Bundle>,
+    pub manifest: Option<Manifest>,
+    pub opts: Options,
+    pub journal: Journal,
+}
+
+impl Cx<'_> {
+    /// The record an earlier run of `step` left, or Null.
+    pub fn record(&self, step: &str) -> Value {
+        self.journal.entry(step).map(|e| e.record.clone()).unwrap_or(Value::Null)
+    }
+
+    pub fn save_journal(&self) -> Result<()> {
+        self.journal.save(&paths::host(paths::STATE_FILE))
+    }
+}
+
+pub trait Step {
+    fn name(&self) -> &'static str;
+    /// One line for plans and progress.
+    fn summary(&self) -> &'static str;
+    /// What uninstall does for this step, one line.
+    fn undo_summary(&self) -> &'static str;
+    /// False for steps that only look (preflight, waits, checks).
+    fn changes_host(&self) -> bool {
+        true
+    }
+    /// Details `--dry-run` adds under the step (what it would do on this host).
+    fn plan(&self, _cx: &Cx) -> Vec<String> {
+        Vec::new()
+    }
+    /// True when the host already has what this step makes.
+    fn done(&self, cx: &Cx) -> Result<bool>;
+    /// Makes it; returns what to remember for undo.
+    fn apply(&self, cx: &mut Cx) -> Result<Value>;
+    /// Removes it; idempotent, and works with `record` Null on a host it never touched.
+    fn undo(&self, cx: &Cx, record: &Value) -> Result<()>;
+}
+
+/// The install steps, in order.
+pub fn install_steps() -> Vec<Box<dyn Step>> {
+    vec![
+        Box::new(preflight::Preflight),
+        Box::new(unpack::Unpack),
+        Box::new(network::Network),
+        Box::new(credentials::Credentials),
+        Box::new(stage::StageK3s),
+        Box::new(k3s_service::K3sService),
+        Box::new(wait::WaitReady),
+        Box::new(smoke::SmokeCheck),
+        Box::new(summary::Summary),
+    ]
+}
+
+pub use credentials::{data_dir, dir as credentials_dir, read_minio_env};
+
+/// One line of a `--dry-run` plan.
+#[derive(Debug, serde::Serialize)]
+pub struct Planned {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// "done" (a run would skip it) or "to do".
+    pub state: &'static str,
+    pub details: Vec<String>,
+}
+
+/// What install would do, step by step, from what is on the host now.
+pub fn plan(cx: &Cx, steps: &[Box<dyn Step>]) -> Vec<Planned> {
+    steps
+        .iter()
+        .map(|s| {
+            let done = cx.journal.entry(s.name()).is_some() && s.done(cx).unwrap_or(false);
+            Planned { name: s.name(), summary: s.summary(), state: if done { "done" } else { "to do" }, details: s.plan(cx) }
+        })
+        .collect()
+}
+
+/// What uninstall would do, in its order.
+pub fn undo_plan(steps: &[Box<dyn Step>]) -> Vec<Planned> {
+    steps.iter().rev().map(|s| Planned { name: s.name(), summary: s.undo_summary(), state: "to do", details: vec![] }).collect()
+}
+
+/// The plan as `--dry-run` prints it.
+pub fn render_plan(title: &str, plan: &[Planned]) -> String {
+    let width = plan.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let mut out = format!("{title}\n");
+    for (i, p) in plan.iter().enumerate() {
+        let state = if p.state == "done" { "  [done: skipped]" } else { "" };
+        out.push_str(&format!("  {:>2}. {:<width$}  {}{state}\n", i + 1, p.name, p.summary));
+        for d in &p.details {
+            out.push_str(&format!("      {:<width$}  - {d}\n", ""));
+        }
+    }
+    out.push_str("Nothing was changed (--dry-run).\n");
+    out
+}
+
+/// What a run did, for its result line and `--json`.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Outcome {
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// Runs the install steps in order, skipping those done, journalling each.
+pub fn run_install(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Outcome> {
+    let mut outcome = Outcome::default();
+    let n = steps.len();
+    for (i, step) in steps.iter().enumerate() {
+        let journalled = cx.journal.entry(step.name()).is_some();
+        if journalled && step.done(cx)? {
+            cx.out.say(format!("[{}/{n}] {:<12} unchanged", i + 1, step.name()));
+            outcome.unchanged.push(step.name().into());
+            continue;
+        }
+        if !step.changes_host() {
+            let record = step.apply(cx)?;
+            cx.journal.record(step.name(), record);
+            if paths::host(paths::DATA_DIR).exists() {
+                cx.save_journal()?;
+            }
+            cx.out.say(format!("[{}/{n}] {:<12} ok", i + 1, step.name()));
+            continue;
+        }
+        cx.out.say(format!("[{}/{n}] {:<12} {} ...", i + 1, step.name(), step.summary()));
+        let started = Instant::now();
+        crate::runner::log_line(&format!("== step {} (apply)", step.name()));
+        let record = step.apply(cx)?;
+        cx.journal.record(step.name(), record);
+        cx.save_journal()?;
+        cx.out.say(format!("[{}/{n}] {:<12} done ({:.1}s)", i + 1, step.name(), started.elapsed().as_secs_f64()));
+        if step.changes_host() {
+            outcome.changed.push(step.name().into());
+        }
+    }
+    cx.journal.complete = true;
+    cx.save_journal()?;
+    Ok(outcome)
+}
+
+/// Runs every undo in reverse order; continues past failures and reports them all.
+pub fn run_uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>> {
+    let mut failures = Vec::new();
+    let n = steps.len();
+    for (i, step) in steps.iter().rev().enumerate() {
+        let record = cx.record(step.name());
+        cx.out.say(format!("[{}/{n}] {:<12} {} ...", i + 1, step.name(), step.undo_summary()));
+        crate::runner::log_line(&format!("== step {} (undo)", step.name()));
+        if let Err(e) = step.undo(cx, &record) {
+            cx.out.warn(format!("{}: {}", step.name(), crate::error::render(&e)));
+            failures.push(format!("{}: {}", step.name(), crate::error::render(&e)));
+            continue;
+        }
+        cx.journal.forget(step.name());
+        let state = paths::host(paths::STATE_FILE);
+        if state.parent().is_some_and(|d| d.exists()) {
+            cx.journal.complete = false;
+            cx.save_journal()?;
+        }
+    }
+    Ok(failures)
+}
+
+#[cfg(test)]
+mod tests;

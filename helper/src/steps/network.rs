@@ -1,0 +1,226 @@
+//! Step 3: what k3s needs from the network, only where missing, and recorded
+//! so uninstall removes exactly that:
+//! - no default route: a dummy interface with a default route of high metric
+//!   via a TEST-NET-3 address (as k3s's air-gap docs do; k3s rejects a
+//!   link-local gateway), kept across reboots by a unit we own;
+//! - ufw active: allow rules tagged 'floppies' (or disable/leave, per --ufw);
+//! - firewalld active: the ports and the pod and service networks, trusted.
+
+use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
+use serde_json::{json, Value};
+use std::fs;
+
+use super::{Cx, Step, UfwMode};
+use crate::paths;
+use crate::preflight::Facts;
+use crate::runner;
+
+pub struct Network;
+
+pub const ROUTE_UNIT: &str = "floppies-default-route.service";
+pub const DUMMY_LINK: &str = "floppies0";
+const DUMMY_ADDR: &str = "203.0.113.254/31";
+const DUMMY_GATEWAY: &str = "203.0.113.255";
+const ROUTE_METRIC: &str = "9999";
+/// The tag on every ufw rule we add.
+pub const UFW_TAG: &str = "floppies";
+/// k3s's API, the app's HTTP and HTTPS, and the pod and service networks (k3s's requirements).
+pub const UFW_RULES: &[&[&str]] = &[
+    &["allow", "6443/tcp"],
+    &["allow", "80/tcp"],
+    &["allow", "443/tcp"],
+    &["allow", "from", "10.42.0.0/16", "to", "any"],
+    &["allow", "from", "10.43.0.0/16", "to", "any"],
+];
+const FIREWALLD_PORTS: &[&str] = &["6443/tcp", "80/tcp", "443/tcp"];
+const FIREWALLD_SOURCES: &[&str] = &["10.42.0.0/16", "10.43.0.0/16"];
+
+fn route_unit_path() -> Utf8PathBuf {
+    paths::host(paths::SYSTEMD_DIR).join(ROUTE_UNIT)
+}
+
+fn route_unit_text(ip: &str) -> String {
+    format!(
+        "\
+# Written by floppies-installer because this host had no default route, which
+# k3s needs; removed by 'floppies uninstall'.
+[Unit]
+Description=Dummy default route for k3s (floppies)
+After=network.target
+Before={k3s}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=-{ip} link add {link} type dummy
+ExecStart={ip} link set {link} up
+ExecStart={ip} addr replace {addr} dev {link}
+ExecStart={ip} route replace default via {gw} dev {link} metric {metric}
+ExecStop=-{ip} link delete {link}
+
+[Install]
+WantedBy=multi-user.target
+",
+        k3s = paths::K3S_UNIT,
+        link = DUMMY_LINK,
+        addr = DUMMY_ADDR,
+        gw = DUMMY_GATEWAY,
+        metric = ROUTE_METRIC,
+    )
+}
+
+fn facts(cx: &Cx) -> Facts {
+    serde_json::from_value(cx.record("preflight")).unwrap_or_default()
+}
+
+impl Step for Network {
+    fn name(&self) -> &'static str {
+        "network"
+    }
+
+    fn summary(&self) -> &'static str {
+        "add the default route and firewall rules k3s needs, where missing"
+    }
+
+    fn undo_summary(&self) -> &'static str {
+        "remove the default route and firewall rules install added"
+    }
+
+    fn plan(&self, cx: &Cx) -> Vec<String> {
+        let f = facts(cx);
+        let mut lines = Vec::new();
+        if f.add_default_route {
+            lines.push(format!("add dummy interface {DUMMY_LINK} ({DUMMY_ADDR}) with a default route via {DUMMY_GATEWAY} metric {ROUTE_METRIC}, unit {ROUTE_UNIT}"));
+        }
+        if f.ufw_active {
+            match cx.opts.ufw {
+                UfwMode::Keep => lines.extend(UFW_RULES.iter().map(|r| format!("ufw {} comment '{UFW_TAG}'", r.join(" ")))),
+                UfwMode::Disable => lines.push("ufw disable (uninstall enables it again)".into()),
+                UfwMode::Leave => lines.push("leave ufw as it is (--ufw leave): k3s may not work".into()),
+            }
+        }
+        if f.firewalld_active {
+            lines.push(format!("firewalld: open {} and trust {}", FIREWALLD_PORTS.join(", "), FIREWALLD_SOURCES.join(", ")));
+        }
+        if lines.is_empty() {
+            lines.push("nothing to change".into());
+        }
+        lines
+    }
+
+    fn done(&self, cx: &Cx) -> Result<bool> {
+        let f = facts(cx);
+        let route_ok = !f.add_default_route || crate::host::route::has_default_route();
+        Ok(route_ok && !(f.ufw_active && cx.opts.ufw == UfwMode::Keep && missing_ufw_rules()?.iter().any(|m| *m)))
+    }
+
+    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+        let f = facts(cx);
+        let earlier = cx.record("network");
+        let mut record = json!({
+            "route_unit": earlier["route_unit"].as_bool().unwrap_or(false),
+            "ufw_added": earlier["ufw_added"].clone(),
+            "ufw_disabled": earlier["ufw_disabled"].as_bool().unwrap_or(false),
+            "firewalld": earlier["firewalld"].as_bool().unwrap_or(false),
+        });
+        if f.add_default_route || route_unit_path().exists() {
+            add_route_unit()?;
+            record["route_unit"] = json!(true);
+        }
+        if f.ufw_active {
+            match cx.opts.ufw {
+                UfwMode::Keep => {
+                    let mut added: Vec<Value> = record["ufw_added"].as_array().cloned().unwrap_or_default();
+                    for (rule, missing) in UFW_RULES.iter().zip(missing_ufw_rules()?) {
+                        if missing {
+                            let mut args: Vec<&str> = rule.to_vec();
+                            args.extend(["comment", UFW_TAG]);
+                            runner::run("ufw", &args)?;
+                            added.push(json!(rule));
+                        }
+                    }
+                    record["ufw_added"] = Value::Array(added);
+                }
+                UfwMode::Disable => {
+                    runner::run("ufw", &["disable"])?;
+                    record["ufw_disabled"] = json!(true);
+                }
+                UfwMode::Leave => {}
+            }
+        }
+        if f.firewalld_active {
+            for port in FIREWALLD_PORTS {
+                runner::run("firewall-cmd", &["--permanent", &format!("--add-port={port}")])?;
+            }
+            for source in FIREWALLD_SOURCES {
+                runner::run("firewall-cmd", &["--permanent", "--zone=trusted", &format!("--add-source={source}")])?;
+            }
+            runner::run("firewall-cmd", &["--reload"])?;
+            record["firewalld"] = json!(true);
+        }
+        Ok(record)
+    }
+
+    fn undo(&self, _cx: &Cx, record: &Value) -> Result<()> {
+        // The unit's presence proves we made the route, journal or not.
+        if route_unit_path().exists() {
+            let _ = runner::capture("systemctl", &["disable", "--now", ROUTE_UNIT]);
+            fs::remove_file(route_unit_path()).with_context(|| format!("could not remove '{}'", route_unit_path()))?;
+            runner::run("systemctl", &["daemon-reload"])?;
+        }
+        if fs::symlink_metadata(format!("/sys/class/net/{DUMMY_LINK}")).is_ok() {
+            runner::run("ip", &["link", "delete", DUMMY_LINK])?;
+        }
+        for rule in record["ufw_added"].as_array().into_iter().flatten() {
+            let words: Vec<&str> = rule.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let mut args = vec!["delete"];
+            args.extend(words);
+            runner::run("ufw", &args)?;
+        }
+        if record["ufw_disabled"].as_bool() == Some(true) {
+            runner::run("ufw", &["--force", "enable"])?;
+        }
+        if record["firewalld"].as_bool() == Some(true) {
+            for port in FIREWALLD_PORTS {
+                runner::run("firewall-cmd", &["--permanent", &format!("--remove-port={port}")])?;
+            }
+            for source in FIREWALLD_SOURCES {
+                runner::run("firewall-cmd", &["--permanent", "--zone=trusted", &format!("--remove-source={source}")])?;
+            }
+            runner::run("firewall-cmd", &["--reload"])?;
+        }
+        Ok(())
+    }
+}
+
+fn add_route_unit() -> Result<()> {
+    let ip = which::which("ip").context("the 'ip' command (iproute2) is missing")?;
+    let text = route_unit_text(&ip.to_string_lossy());
+    let path = route_unit_path();
+    if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        fs::write(&path, text).with_context(|| format!("could not write '{path}'"))?;
+        runner::run("systemctl", &["daemon-reload"])?;
+    }
+    runner::run("systemctl", &["enable", "--now", ROUTE_UNIT])?;
+    Ok(())
+}
+
+/// For each of UFW_RULES, whether ufw lacks it (ours or an identical one of the user's).
+fn missing_ufw_rules() -> Result<Vec<bool>> {
+    let added = runner::run("ufw", &["show", "added"])?.stdout;
+    Ok(UFW_RULES.iter().map(|r| !crate::host::ufw::has_rule(&added, r)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_unit_uses_a_test_net_gateway_with_a_high_metric() {
+        let text = route_unit_text("/usr/sbin/ip");
+        assert!(text.contains("route replace default via 203.0.113.255 dev floppies0 metric 9999"));
+        assert!(text.contains("ExecStop=-/usr/sbin/ip link delete floppies0"));
+        assert!(!text.contains("169.254"), "k3s rejects a link-local gateway");
+    }
+}

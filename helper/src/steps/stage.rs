@@ -1,0 +1,175 @@
+//! Step 5: everything k3s reads at start, where it reads it: the image
+//! archives in its images directory (moved there from the release, so no
+//! image is stored twice), the chart in its static charts directory, a
+//! manifest with the namespace, secrets and the HelmChart that makes k3s's
+//! own helm-controller deploy the app, and /etc/rancher/k3s/config.yaml.
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::{json, Value};
+use std::fs;
+
+use super::credentials::{self, write_private};
+use super::unpack::release_dir;
+use super::{Cx, Step};
+use crate::manifest::{Manifest, Role};
+use crate::paths;
+
+pub struct StageK3s;
+
+/// k3s's config: kubeconfig readable by root only, Secrets encrypted at rest.
+const K3S_CONFIG: &str = "\
+# Written by floppies-installer; removed by 'floppies uninstall'.
+write-kubeconfig-mode: \"0600\"
+secrets-encryption: true
+";
+
+pub const MANIFEST_FILE: &str = "floppies.yaml";
+pub const CHART_FILE: &str = "floppies.tgz";
+pub const MINIO_SECRET: &str = "floppies-minio-root";
+pub const TLS_SECRET: &str = "floppies-tls";
+
+impl Step for StageK3s {
+    fn name(&self) -> &'static str {
+        "stage-k3s"
+    }
+
+    fn summary(&self) -> &'static str {
+        "place the images, the chart, the HelmChart and secrets manifest, and k3s's config"
+    }
+
+    fn undo_summary(&self) -> &'static str {
+        "remove /etc/rancher/k3s, k3s's data dir, /var/lib/kubelet, /var/lib/cni, /run/k3s, /run/flannel"
+    }
+
+    fn done(&self, cx: &Cx) -> Result<bool> {
+        let Some(m) = &cx.manifest else { return Ok(true) };
+        let images_ok = image_artifacts(m).all(|a| images_dir().join(file_name(&a.path)).is_file());
+        let expected = manifests_text(cx)?;
+        let current = fs::read_to_string(paths::host(paths::K3S_MANIFESTS_DIR).join(MANIFEST_FILE)).unwrap_or_default();
+        Ok(images_ok
+            && paths::host(paths::K3S_STATIC_CHARTS_DIR).join(CHART_FILE).is_file()
+            && current == expected
+            && fs::read_to_string(config_path()).is_ok_and(|c| c == K3S_CONFIG))
+    }
+
+    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+        let Some(m) = cx.manifest.clone() else { bail!("bug: stage-k3s without a manifest") };
+        let release = release_dir(&m.bundle.version);
+        let mut images = Vec::new();
+        for a in image_artifacts(&m) {
+            let dst = images_dir().join(file_name(&a.path));
+            move_into(&release.join(&a.path), &dst, a.size)?;
+            images.push(dst);
+        }
+        let chart = m
+            .artifacts
+            .iter()
+            .find(|a| a.role == Role::Chart)
+            .context("the bundle's manifest lists no chart")?;
+        let chart_dst = paths::host(paths::K3S_STATIC_CHARTS_DIR).join(CHART_FILE);
+        move_into(&release.join(&chart.path), &chart_dst, chart.size)?;
+        let manifests = paths::host(paths::K3S_MANIFESTS_DIR);
+        fs::create_dir_all(&manifests).with_context(|| format!("could not create '{manifests}'"))?;
+        write_private(&manifests.join(MANIFEST_FILE), &manifests_text(cx)?)?;
+        let config = config_path();
+        credentials::private_dir(config.parent().expect("bug: config has a parent"), 0o755)?;
+        write_private(&config, K3S_CONFIG)?;
+        Ok(json!({ "images": images, "chart": chart_dst, "config": config }))
+    }
+
+    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+        for dir in paths::K3S_LEFTOVER_DIRS {
+            let dir = paths::host(dir);
+            if fs::symlink_metadata(&dir).is_ok() {
+                fs::remove_dir_all(&dir).with_context(|| format!("could not remove '{dir}'"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn images_dir() -> Utf8PathBuf {
+    paths::host(paths::K3S_IMAGES_DIR)
+}
+
+fn config_path() -> Utf8PathBuf {
+    paths::host(paths::K3S_CONFIG_DIR).join("config.yaml")
+}
+
+fn image_artifacts(m: &Manifest) -> impl Iterator<Item = &crate::manifest::Artifact> {
+    m.artifacts.iter().filter(|a| matches!(a.role, Role::K3sImages | Role::AppImages))
+}
+
+/// `floppies-` + the artifact's file name, so our archives are recognisable.
+fn file_name(path: &str) -> String {
+    format!("floppies-{}", Utf8Path::new(path).file_name().unwrap_or(path))
+}
+
+/// Moves SRC to DST (rename, or copy then remove across filesystems). A DST of
+/// the right size with no SRC means an earlier run already moved it.
+fn move_into(src: &Utf8Path, dst: &Utf8Path, size: u64) -> Result<()> {
+    let parent = dst.parent().expect("bug: destination has a parent");
+    fs::create_dir_all(parent).with_context(|| format!("could not create '{parent}'"))?;
+    if !src.exists() {
+        if fs::metadata(dst).is_ok_and(|m| m.len() == size) {
+            return Ok(());
+        }
+        bail!("'{src}' is missing from the unpacked release; run the install again to unpack it afresh");
+    }
+    if fs::rename(src, dst).is_ok() {
+        return Ok(());
+    }
+    let tmp = dst.with_file_name(format!(".{}.tmp", dst.file_name().unwrap_or("file")));
+    fs::copy(src, &tmp).with_context(|| format!("could not copy '{src}' to '{tmp}'"))?;
+    fs::File::open(&tmp).and_then(|f| f.sync_all()).with_context(|| format!("could not sync '{tmp}'"))?;
+    fs::rename(&tmp, dst).with_context(|| format!("could not rename '{tmp}' to '{dst}'"))?;
+    fs::remove_file(src).with_context(|| format!("could not remove '{src}'"))
+}
+
+/// The manifest k3s applies: namespace (Pod Security restricted), the two
+/// secrets, and the HelmChart. JSON documents, which YAML parsers read as YAML.
+pub fn manifests_text(cx: &Cx) -> Result<String> {
+    let (user, password) = credentials::read_minio_env()?;
+    let tls = credentials::tls_dir();
+    let read = |name: &str| fs::read_to_string(tls.join(name)).with_context(|| format!("could not read '{tls}/{name}'"));
+    let ns = paths::APP_NAMESPACE;
+    let namespace = json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": { "name": ns, "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "app.kubernetes.io/managed-by": "floppies-installer",
+        }},
+    });
+    let minio = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": { "name": MINIO_SECRET, "namespace": ns },
+        "stringData": { "rootUser": user, "rootPassword": password },
+    });
+    let mut tls_data = json!({ "tls.crt": read("server.crt")?, "tls.key": read("server.key")? });
+    if tls.join("ca.crt").is_file() {
+        tls_data["ca.crt"] = json!(read("ca.crt")?);
+    }
+    let tls_secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": { "name": TLS_SECRET, "namespace": ns },
+        "stringData": tls_data,
+    });
+    let values = super::values::helm_values(cx)?;
+    let chart = json!({
+        "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+        "metadata": { "name": "floppies", "namespace": "kube-system" },
+        "spec": {
+            "chart": format!("https://%{{KUBERNETES_API}}%/static/charts/{CHART_FILE}"),
+            "targetNamespace": ns,
+            "createNamespace": false,
+            "valuesContent": serde_json::to_string_pretty(&values)?,
+        },
+    });
+    let docs: Vec<String> = [namespace, minio, tls_secret, chart]
+        .iter()
+        .map(|d| serde_json::to_string_pretty(d).expect("bug: manifest not serialisable"))
+        .collect();
+    Ok(format!("# Written by floppies-installer; removed by 'floppies uninstall'.\n---\n{}\n", docs.join("\n---\n")))
+}

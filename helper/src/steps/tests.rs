@@ -1,0 +1,136 @@
+//! The steps that only touch files, run for real against a throwaway
+//! FLOPPIES_ROOT: apply, done, re-apply, and undo with and without keep-data.
+//! (systemd, k3s and the network are exercised in the VM harness.)
+
+use super::*;
+use crate::bundle::Bundle;
+use crate::pack::{assemble, oci, spec};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+struct Scratch(Utf8PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A small real bundle: stand-in k3s, stand-in images, a chart, content.
+fn build_bundle(dir: &Utf8Path) -> Utf8PathBuf {
+    let inputs = dir.join("inputs");
+    fs::create_dir_all(inputs.join("chart/floppies/templates")).unwrap();
+    fs::create_dir_all(inputs.join("content")).unwrap();
+    fs::write(inputs.join("k3s"), "#!/bin/sh\necho stand-in\n").unwrap();
+    fs::write(inputs.join("chart/floppies/Chart.yaml"), "apiVersion: v2\nname: floppies\nversion: 0.1.0\n").unwrap();
+    fs::write(inputs.join("chart/floppies/templates/x.yaml"), "{}\n").unwrap();
+    fs::write(inputs.join("content/hello.txt"), "hello\n").unwrap();
+    oci::standin(&["docker.io/rancher/mirrored-pause:stand-in".into()], &inputs.join("k3s-images.tar")).unwrap();
+    oci::standin(&["docker.io/minio/minio:stand-in".into()], &inputs.join("app-images.tar")).unwrap();
+    let set_json = serde_json::json!({
+        "name": "floppies", "profile": "test", "k3s_version": "stand-in",
+        "artifacts": [
+            {"path": "k3s/k3s", "role": "k3s-binary", "from": "k3s", "source": "stand-in: test", "executable": true},
+            {"path": "images/k3s-airgap-images.tar", "role": "k3s-images", "from": "k3s-images.tar", "source": "stand-in: test"},
+            {"path": "images/app-images.tar", "role": "app-images", "from": "app-images.tar", "source": "stand-in: test"},
+            {"path": "charts/floppies.tgz", "role": "chart", "from": "chart/floppies", "source": "test", "package": "tgz"},
+            {"path": "content", "role": "content", "from": "content", "source": "test"}
+        ]
+    });
+    fs::write(inputs.join("set.json"), set_json.to_string()).unwrap();
+    let set = spec::ArtifactSet::load(&inputs.join("set.json")).unwrap();
+    let payload = dir.join("payload.tar.zst");
+    spec::pack(&set, &inputs, "9.9.9-test", std::env::consts::ARCH, 3, &payload).unwrap();
+    let helper = Utf8PathBuf::from_path_buf(std::env::current_exe().unwrap()).unwrap();
+    let run = dir.join("bundle.run");
+    let parts = assemble::Parts {
+        stub_template: Utf8Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../stub.sh")),
+        helper: &helper,
+        payload: &payload,
+        version: "9.9.9-test",
+        profile: "test",
+        arch: std::env::consts::ARCH,
+    };
+    assemble::assemble(&parts, &run).unwrap();
+    run
+}
+
+fn mode(path: &Utf8Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
+    let base = Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("floppies-steps-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&base);
+    fs::create_dir_all(&base).unwrap();
+    let _guard = Scratch(base.clone());
+    let root = base.join("root");
+    fs::create_dir_all(&root).unwrap();
+    // The only test in this crate that sets FLOPPIES_ROOT; paths:: reads it on every call.
+    std::env::set_var("FLOPPIES_ROOT", &root);
+
+    let run = build_bundle(&base);
+    let bundle = Bundle::open(&run).unwrap();
+    let manifest = bundle.manifest().unwrap();
+    let out = Reporter::new(false, true);
+    let opts = Options { ufw: UfwMode::Keep, keep_data: true, yes: true, wait_timeout: 1, tls: None };
+    let mut cx = Cx { out: &out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal: Journal::new("9.9.9-test", "test") };
+    cx.journal.record("preflight", serde_json::json!({"image_variant": "cpuv1"}));
+    let file_steps: Vec<Box<dyn Step>> = vec![Box::new(unpack::Unpack), Box::new(credentials::Credentials), Box::new(stage::StageK3s)];
+
+    for step in &file_steps {
+        assert!(!step.done(&cx).unwrap(), "{} done before apply", step.name());
+        let record = step.apply(&mut cx).unwrap();
+        cx.journal.record(step.name(), record);
+        assert!(step.done(&cx).unwrap(), "{} not done after apply", step.name());
+    }
+    cx.save_journal().unwrap();
+
+    // unpack: the release, and `current` pointing at it.
+    let opt = root.join("opt/floppies");
+    assert!(opt.join("releases/9.9.9-test/manifest.json").is_file());
+    assert_eq!(fs::read_link(opt.join("current")).unwrap().to_str(), Some("releases/9.9.9-test"));
+    // credentials: private, and reused.
+    let env = root.join("var/lib/floppies/credentials/minio-root.env");
+    assert_eq!(mode(&env), 0o600);
+    assert_eq!(mode(&root.join("var/lib/floppies/credentials")), 0o700);
+    assert_eq!(mode(&root.join("var/lib/floppies/credentials/tls/server.key")), 0o600);
+    let password = fs::read_to_string(&env).unwrap();
+    credentials::Credentials.apply(&mut cx).unwrap();
+    assert_eq!(fs::read_to_string(&env).unwrap(), password, "credentials are made once");
+    // stage: images moved (not copied) where k3s reads them; chart, manifest, config.
+    let k3s = root.join("var/lib/rancher/k3s");
+    assert!(k3s.join("agent/images/floppies-app-images.tar").is_file());
+    assert!(!opt.join("releases/9.9.9-test/images/app-images.tar").exists(), "no image stored twice");
+    assert!(k3s.join("server/static/charts/floppies.tgz").is_file());
+    let manifests = fs::read_to_string(k3s.join("server/manifests/floppies.yaml")).unwrap();
+    assert!(manifests.contains("\"kind\": \"HelmChart\""));
+    assert!(manifests.contains("pod-security.kubernetes.io/enforce"));
+    assert!(manifests.contains("cpuv1"), "the variant preflight chose reaches the chart values");
+    assert_eq!(mode(&k3s.join("server/manifests/floppies.yaml")), 0o600);
+    assert_eq!(mode(&root.join("etc/rancher/k3s/config.yaml")), 0o600);
+    // A re-run after a kill: stage finds the images already moved.
+    stage::StageK3s.apply(&mut cx).unwrap();
+    assert!(stage::StageK3s.done(&cx).unwrap());
+    // The journal on disk says what was done.
+    let j = Journal::load(&root.join("var/lib/floppies/state.json")).unwrap().unwrap();
+    assert_eq!(j.steps.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["preflight", "unpack", "credentials", "stage-k3s"]);
+
+    // Undo, keeping data: k3s's and our software gone, data and credentials kept.
+    fs::write(root.join("var/lib/floppies/data/customer.txt"), "precious").unwrap();
+    for step in file_steps.iter().rev() {
+        step.undo(&cx, &cx.record(step.name())).unwrap();
+    }
+    assert!(!opt.exists() && !k3s.exists() && !root.join("etc/rancher/k3s").exists());
+    assert_eq!(fs::read_to_string(root.join("var/lib/floppies/data/customer.txt")).unwrap(), "precious");
+    assert_eq!(fs::read_to_string(&env).unwrap(), password);
+    // Undo twice is fine; without keep-data the data goes too.
+    cx.opts.keep_data = false;
+    for step in file_steps.iter().rev() {
+        step.undo(&cx, &Value::Null).unwrap();
+    }
+    assert!(!root.join("var/lib/floppies").exists());
+    std::env::remove_var("FLOPPIES_ROOT");
+}

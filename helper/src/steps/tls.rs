@@ -1,0 +1,95 @@
+//! The per-deployment CA and the server certificate the ingress presents.
+//! Made once; a customer's own certificate and key replace the server pair.
+
+use anyhow::{Context, Result};
+use camino::Utf8Path;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use std::fs;
+
+use super::credentials::write_private;
+
+/// Creates ca.crt/ca.key/server.crt/server.key in DIR if missing; true if it made any.
+pub fn ensure(dir: &Utf8Path) -> Result<bool> {
+    super::credentials::private_dir(dir, 0o700)?;
+    if dir.join("server.crt").is_file() && dir.join("server.key").is_file() {
+        return Ok(false);
+    }
+    let (names, ips) = host_names();
+    let ca_key = KeyPair::generate().context("could not generate the CA key")?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).context("CA parameters")?;
+    ca_params.distinguished_name.push(DnType::CommonName, format!("floppies CA for {}", names[0]));
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    ca_params.not_after = rcgen::date_time_ymd(2045, 1, 1);
+    let ca = ca_params.self_signed(&ca_key).context("could not sign the CA")?;
+
+    let key = KeyPair::generate().context("could not generate the server key")?;
+    let mut params = CertificateParams::new(names.clone()).context("server certificate parameters")?;
+    params.subject_alt_names.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    params.distinguished_name.push(DnType::CommonName, names[0].clone());
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    let cert = params.signed_by(&key, &ca, &ca_key).context("could not sign the server certificate")?;
+
+    write_private(&dir.join("ca.key"), &ca_key.serialize_pem())?;
+    fs::write(dir.join("ca.crt"), ca.pem()).with_context(|| format!("could not write '{dir}/ca.crt'"))?;
+    write_private(&dir.join("server.key"), &key.serialize_pem())?;
+    fs::write(dir.join("server.crt"), cert.pem()).with_context(|| format!("could not write '{dir}/server.crt'"))?;
+    Ok(true)
+}
+
+/// Installs the customer's certificate and key as the server pair (CA files removed).
+pub fn install_customer(cert: &Utf8Path, key: &Utf8Path, dir: &Utf8Path) -> Result<bool> {
+    let (cert_pem, key_pem) = read_customer(cert, key)?;
+    super::credentials::private_dir(dir, 0o700)?;
+    write_private(&dir.join("server.key"), &key_pem)?;
+    fs::write(dir.join("server.crt"), &cert_pem).with_context(|| format!("could not write '{dir}/server.crt'"))?;
+    // Our CA did not sign it: clients trust the customer's own CA instead.
+    for ours in ["ca.crt", "ca.key"] {
+        let _ = fs::remove_file(dir.join(ours));
+    }
+    Ok(true)
+}
+
+/// True when DIR already holds exactly this certificate and key.
+pub fn same_as_installed(cert: &Utf8Path, key: &Utf8Path, dir: &Utf8Path) -> Result<bool> {
+    let (c, k) = read_customer(cert, key)?;
+    Ok(fs::read_to_string(dir.join("server.crt")).ok().as_deref() == Some(c.as_str())
+        && fs::read_to_string(dir.join("server.key")).ok().as_deref() == Some(k.as_str()))
+}
+
+/// Reads and sanity-checks a PEM certificate and key, naming what is wrong.
+fn read_customer(cert: &Utf8Path, key: &Utf8Path) -> Result<(String, String)> {
+    let cert_pem = fs::read_to_string(cert).with_context(|| format!("could not read the certificate '{cert}'"))?;
+    let key_pem = fs::read_to_string(key).with_context(|| format!("could not read the key '{key}'"))?;
+    if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
+        anyhow::bail!(crate::error::Failure::new(crate::error::ExitCode::Usage, format!("'{cert}' holds no PEM certificate"))
+            .help("pass the certificate (and its chain) in PEM form with --tls-cert"));
+    }
+    if !key_pem.contains("PRIVATE KEY-----") {
+        anyhow::bail!(crate::error::Failure::new(crate::error::ExitCode::Usage, format!("'{key}' holds no PEM private key"))
+            .help("pass the unencrypted PEM private key with --tls-key"));
+    }
+    KeyPair::from_pem(&key_pem).with_context(|| format!("'{key}' is not a private key this installer can read (unencrypted PKCS#8, RSA or EC)"))?;
+    Ok((cert_pem, key_pem))
+}
+
+/// The host's name (first) plus localhost, and its addresses plus loopback.
+fn host_names() -> (Vec<String>, Vec<std::net::IpAddr>) {
+    let mut names = Vec::new();
+    if let Ok(h) = fs::read_to_string("/proc/sys/kernel/hostname") {
+        let h = h.trim().to_string();
+        if !h.is_empty() {
+            names.push(h);
+        }
+    }
+    names.push("localhost".to_string());
+    let mut ips: Vec<std::net::IpAddr> = vec!["127.0.0.1".parse().expect("literal"), "::1".parse().expect("literal")];
+    if let Ok(out) = crate::runner::capture("hostname", &["-I"]) {
+        ips.extend(out.stdout.split_whitespace().filter_map(|w| w.parse::<std::net::IpAddr>().ok()));
+    }
+    ips.sort();
+    ips.dedup();
+    (names, ips)
+}

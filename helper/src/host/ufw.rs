@@ -1,0 +1,81 @@
+//! ufw: whether it is active, and whether a rule is already there.
+
+use crate::runner;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UfwStatus {
+    pub active: bool,
+}
+
+/// None when ufw is not installed. Asks `ufw status` (root); without root,
+/// falls back to ufw's own config file, which says whether it starts at boot.
+pub fn status() -> Option<UfwStatus> {
+    which::which("ufw").ok()?;
+    if let Ok(out) = runner::capture("ufw", &["status"]) {
+        if out.success() {
+            return Some(UfwStatus { active: out.stdout.lines().any(|l| l.trim() == "Status: active") });
+        }
+    }
+    let conf = std::fs::read_to_string("/etc/ufw/ufw.conf").unwrap_or_default();
+    Some(UfwStatus { active: conf_enabled(&conf) })
+}
+
+/// ENABLED=yes in /etc/ufw/ufw.conf.
+pub fn conf_enabled(conf: &str) -> bool {
+    conf.lines().any(|l| {
+        let l = l.trim();
+        !l.starts_with('#') && l.replace(' ', "").eq_ignore_ascii_case("ENABLED=yes")
+    })
+}
+
+/// True when `ufw show added` lists RULE (its words as given to `ufw`),
+/// whatever its comment; ufw prints `allow from X to any` as `allow from X`.
+pub fn has_rule(show_added: &str, rule: &[&str]) -> bool {
+    let want = normalise(rule.iter().copied());
+    show_added
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ufw "))
+        .any(|l| normalise(l.split_whitespace()) == want)
+}
+
+fn normalise<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in words {
+        if w == "comment" {
+            break;
+        }
+        out.push(w.to_string());
+    }
+    if out.len() >= 2 && out[out.len() - 2] == "to" && out[out.len() - 1] == "any" {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADDED: &str = "Added user rules (see 'ufw status' for running firewall):
+ufw allow 22/tcp
+ufw allow 6443/tcp comment 'floppies'
+ufw allow from 10.42.0.0/16 comment 'floppies'
+";
+
+    #[test]
+    fn finds_rules_whatever_their_comment() {
+        assert!(has_rule(ADDED, &["allow", "6443/tcp"]));
+        assert!(has_rule(ADDED, &["allow", "from", "10.42.0.0/16", "to", "any"]));
+        assert!(!has_rule(ADDED, &["allow", "from", "10.43.0.0/16", "to", "any"]));
+        assert!(!has_rule(ADDED, &["allow", "80/tcp"]));
+        assert!(!has_rule(ADDED, &["deny", "22/tcp"]));
+        assert!(!has_rule("Added user rules (see 'ufw status' for running firewall):\n(None)\n", &["allow", "22/tcp"]));
+    }
+
+    #[test]
+    fn config_file_says_whether_ufw_is_enabled() {
+        assert!(conf_enabled("# comment\nENABLED=yes\nLOGLEVEL=low\n"));
+        assert!(!conf_enabled("ENABLED=no\n"));
+        assert!(!conf_enabled("#ENABLED=yes\n"));
+    }
+}

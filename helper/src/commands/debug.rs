@@ -106,11 +106,23 @@ fn iptables_cleanup(ctx: &Ctx, from: Option<&camino::Utf8Path>, backend: Iptable
         return Ok(());
     }
     crate::commands::confirm::require_root("debug iptables-cleanup")?;
+    let dry_run = ctx.global.dry_run;
     let done = match backend {
+        IptablesBackend::All if dry_run => iptables::cleanup_plan(iptables::all_backends())?,
         IptablesBackend::All => iptables::cleanup_all_backends()?,
+        IptablesBackend::Legacy if dry_run => iptables::cleanup_plan(iptables::LEGACY)?,
         IptablesBackend::Legacy => iptables::cleanup(iptables::LEGACY)?,
+        IptablesBackend::Nft if dry_run => iptables::cleanup_plan(iptables::NFT)?,
         IptablesBackend::Nft => iptables::cleanup(iptables::NFT)?,
     };
+    if dry_run {
+        ctx.out.data(&done, || {
+            let mut text: String = done.iter().flat_map(|c| c.lines.iter().map(move |l| format!("{}: would remove {l}\n", c.backend))).collect();
+            text.push_str("Nothing was changed (--dry-run).");
+            text
+        });
+        return Ok(());
+    }
     ctx.out.data(&done, || done.iter().map(|c| format!("{}: {} k3s lines removed", c.backend, c.removed)).collect::<Vec<_>>().join("\n"));
     Ok(())
 }

@@ -34,6 +34,9 @@ pub const PLAIN: &[Backend] = &[
 pub struct Cleaned {
     pub backend: &'static str,
     pub removed: usize,
+    /// With --dry-run: the lines that would go.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<String>,
 }
 
 /// True for a line of iptables-save output that belongs to k3s.
@@ -59,6 +62,15 @@ pub fn filter_rules(saved: &str) -> (String, usize) {
 /// Removes k3s's rules from each backend whose tools exist; a backend with
 /// none of them is not touched.
 pub fn cleanup(backends: &[Backend]) -> Result<Vec<Cleaned>> {
+    walk(backends, true)
+}
+
+/// What `cleanup` would remove, changing nothing.
+pub fn cleanup_plan(backends: &[Backend]) -> Result<Vec<Cleaned>> {
+    walk(backends, false)
+}
+
+fn walk(backends: &[Backend], apply: bool) -> Result<Vec<Cleaned>> {
     let mut done = Vec::new();
     for b in backends {
         if which::which(b.save).is_err() || which::which(b.restore).is_err() {
@@ -69,12 +81,26 @@ pub fn cleanup(backends: &[Backend]) -> Result<Vec<Cleaned>> {
             bail!("'{}' failed: {}", b.save, saved.stderr.trim());
         }
         let (kept, removed) = filter_rules(&saved.stdout);
-        if removed > 0 {
+        let mut lines = Vec::new();
+        if !apply {
+            lines = saved.stdout.lines().filter(|l| !l.starts_with('#') && is_k3s_line(l)).map(str::to_string).collect();
+        } else if removed > 0 {
             runner::run_with_input(b.restore, &[], kept.as_bytes()).with_context(|| format!("could not restore the rules without k3s's ({})", b.restore))?;
         }
-        done.push(Cleaned { backend: b.save, removed });
+        done.push(Cleaned { backend: b.save, removed, lines });
     }
     Ok(done)
+}
+
+/// The backends `cleanup_all_backends` cleans: legacy and nft, or the plain
+/// tools where those are all there is.
+pub fn all_backends() -> &'static [Backend] {
+    const BOTH: &[Backend] = &[LEGACY[0], LEGACY[1], NFT[0], NFT[1]];
+    if BOTH.iter().any(|b| which::which(b.save).is_ok()) {
+        BOTH
+    } else {
+        PLAIN
+    }
 }
 
 /// kube-router's ipsets (KUBE-SRC-*, KUBE-DST-*), destroyed once no rule uses them.
@@ -93,11 +119,10 @@ pub fn destroy_ipsets() -> Result<usize> {
 
 /// Everything: legacy, nft (or the plain tools where those are all there is), then ipsets.
 pub fn cleanup_all_backends() -> Result<Vec<Cleaned>> {
-    let suffixed = LEGACY.iter().chain(NFT).any(|b| which::which(b.save).is_ok());
-    let mut done = if suffixed { cleanup(LEGACY)?.into_iter().chain(cleanup(NFT)?).collect() } else { cleanup(PLAIN)? };
+    let mut done = cleanup(all_backends())?;
     let sets = destroy_ipsets()?;
     if sets > 0 {
-        done.push(Cleaned { backend: "ipset", removed: sets });
+        done.push(Cleaned { backend: "ipset", removed: sets, lines: Vec::new() });
     }
     Ok(done)
 }

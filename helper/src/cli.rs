@@ -115,6 +115,12 @@ pub enum DebugCommand {
         #[arg(long)]
         cpuinfo: Option<Utf8PathBuf>,
     },
+    /// Print the x86-64 level each ELF file needs (from its ISA-needed note)
+    ElfLevel {
+        /// Binaries or shared libraries
+        #[arg(required = true)]
+        files: Vec<Utf8PathBuf>,
+    },
     /// Remove k3s's iptables/ip6tables rules (KUBE-*, CNI-*, flannel), as uninstall does
     IptablesCleanup {
         /// Filter this saved iptables-save file and print the result instead (changes nothing)

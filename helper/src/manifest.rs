@@ -60,6 +60,10 @@ pub struct Image {
     pub reference: String,
     /// The manifest digest.
     pub digest: String,
+    /// The lowest x86-64 level (1..4) its binaries run on, from their ELF
+    /// ISA-needed notes (see pack::isa); absent for other architectures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x86_64_level: Option<u8>,
 }
 
 pub const SCHEMA: u32 = 1;

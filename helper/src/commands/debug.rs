@@ -13,6 +13,7 @@ pub fn run(ctx: &Ctx, cmd: &DebugCommand) -> Result<()> {
         DebugCommand::PayloadList => payload_list(ctx),
         DebugCommand::PayloadExtract { dir } => payload_extract(ctx, dir),
         DebugCommand::CpuLevel { cpuinfo } => cpu_level(ctx, cpuinfo.as_deref()),
+        DebugCommand::ElfLevel { files } => elf_level(ctx, files),
         DebugCommand::IptablesCleanup { from, backend } => iptables_cleanup(ctx, from.as_deref(), *backend),
     }
 }
@@ -124,5 +125,28 @@ fn iptables_cleanup(ctx: &Ctx, from: Option<&camino::Utf8Path>, backend: Iptable
         return Ok(());
     }
     ctx.out.data(&done, || done.iter().map(|c| format!("{}: {} k3s lines removed", c.backend, c.removed)).collect::<Vec<_>>().join("\n"));
+    Ok(())
+}
+
+fn elf_level(ctx: &Ctx, files: &[camino::Utf8PathBuf]) -> Result<()> {
+    use std::io::Read;
+    let mut levels = Vec::new();
+    for path in files {
+        let mut head = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+            .with_context(|| format!("could not read '{path}'"))?;
+        levels.push(serde_json::json!({ "file": path, "level": crate::pack::isa::elf_level(&head) }));
+    }
+    ctx.out.data(&levels, || {
+        levels
+            .iter()
+            .map(|l| match l["level"].as_u64() {
+                Some(n) => format!("{}: x86-64-v{n}", l["file"].as_str().unwrap_or("")),
+                None => format!("{}: no x86-64 ISA note (runs on any x86-64)", l["file"].as_str().unwrap_or("")),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
     Ok(())
 }

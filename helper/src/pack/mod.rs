@@ -5,6 +5,7 @@
 pub mod assemble;
 pub mod content;
 pub mod fetch;
+pub mod isa;
 pub mod oci;
 pub mod spec;
 pub mod tarball;

@@ -125,7 +125,7 @@ pub fn image_names(archive: &Utf8Path) -> Result<Vec<Image>> {
             let (Some(name), Some(d)) = (name, m["digest"].as_str()) else {
                 bail!("'{archive}': an image in index.json has no name; containerd would import it unnamed");
             };
-            images.push(Image { reference: name.to_string(), digest: d.to_string() });
+            images.push(Image { reference: name.to_string(), digest: d.to_string(), x86_64_level: None });
         }
         images.sort_by(|a, b| a.reference.cmp(&b.reference));
         return Ok(images);

@@ -5,9 +5,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 use std::fs;
 
-use super::{oci, tarball};
+use super::{isa, oci, tarball};
 use crate::hashing::sha256_of;
-use crate::manifest::{self, Artifact, BundleInfo, K3sInfo, Manifest, Role};
+use crate::manifest::{self, Artifact, BundleInfo, Image, K3sInfo, Manifest, Role};
 
 /// `airgap/<profile>.json`.
 #[derive(Debug, Deserialize)]
@@ -64,16 +64,16 @@ pub fn pack(set: &ArtifactSet, base: &Utf8Path, version: &str, arch: &str, level
             let tgz = out.with_file_name(format!("{}.tgz", from.file_name().unwrap_or("chart")));
             tarball::chart_tgz(&from, &walk(&from)?, &tgz)?;
             from = tgz;
-            artifacts.push(describe(&from, &input.path, input)?);
+            artifacts.push(describe(&from, &input.path, input, arch)?);
             files.push(tarball::FileEntry { path: input.path.clone(), source: from, executable: false });
         } else if meta.is_dir() {
             for (rel, file) in walk(&from)? {
                 let path = format!("{}/{rel}", input.path.trim_end_matches('/'));
-                artifacts.push(describe(&file, &path, input)?);
+                artifacts.push(describe(&file, &path, input, arch)?);
                 files.push(tarball::FileEntry { path, source: file, executable: input.executable });
             }
         } else {
-            artifacts.push(describe(&from, &input.path, input)?);
+            artifacts.push(describe(&from, &input.path, input, arch)?);
             files.push(tarball::FileEntry { path: input.path.clone(), source: from, executable: input.executable });
         }
     }
@@ -89,14 +89,26 @@ pub fn pack(set: &ArtifactSet, base: &Utf8Path, version: &str, arch: &str, level
     Ok(manifest)
 }
 
-fn describe(file: &Utf8Path, path: &str, input: &Input) -> Result<Artifact> {
+fn describe(file: &Utf8Path, path: &str, input: &Input, arch: &str) -> Result<Artifact> {
     let f = fs::File::open(file).with_context(|| format!("could not open '{file}'"))?;
     let (sha256, size) = sha256_of(f).with_context(|| format!("could not read '{file}'"))?;
     let images = match input.role {
-        Role::K3sImages | Role::AppImages => oci::image_names(file)?,
+        Role::K3sImages | Role::AppImages => with_levels(file, oci::image_names(file)?, arch)?,
         _ => Vec::new(),
     };
     Ok(Artifact { path: path.to_string(), role: input.role, size, sha256, source: input.source.clone(), images })
+}
+
+/// Records the x86-64 level each image's binaries need (x86-64 bundles only).
+fn with_levels(file: &Utf8Path, mut images: Vec<Image>, arch: &str) -> Result<Vec<Image>> {
+    if arch != "x86_64" {
+        return Ok(images);
+    }
+    let levels = isa::archive_levels(file, arch).with_context(|| format!("could not derive the CPU level of the images in '{file}'"))?;
+    for image in &mut images {
+        image.x86_64_level = Some(levels.get(&image.digest).copied().flatten().unwrap_or(1));
+    }
+    Ok(images)
 }
 
 /// Regular files below `dir`, sorted, as (relative path, full path).

@@ -139,22 +139,53 @@ fn process_names() -> Vec<String> {
 
 /// The CPU's x86-64 level, and the image variant that will run on it.
 pub fn cpu(manifest: Option<&Manifest>, facts: &mut Facts) -> Vec<Check> {
-    let _ = manifest;
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let level = crate::host::cpu::level_from_cpuinfo(&cpuinfo);
     facts.cpu_level = level.level;
     if std::env::consts::ARCH != "x86_64" {
         return vec![Check::pass("cpu-level", "not an x86-64 CPU: no level to check")];
     }
-    if level.level >= 2 {
-        facts.image_variant = "default".into();
-        vec![Check::pass("cpu-level", format!("x86-64-v{}", level.level))]
+    let images: Vec<(String, u8)> = manifest
+        .into_iter()
+        .flat_map(|m| m.artifacts.iter().flat_map(|a| a.images.iter()))
+        .map(|i| (i.reference.clone(), i.x86_64_level.unwrap_or(1)))
+        .collect();
+    let (check, variant) = cpu_verdict(level.level, &images);
+    facts.image_variant = variant.into();
+    vec![check]
+}
+
+/// The tag suffix of the image variants built for x86-64-v1 CPUs.
+pub const CPUV1_SUFFIX: &str = "-cpuv1";
+
+/// Compares the host's level with what each bundled image needs (from
+/// manifest.json). An image that would crash is replaced by its `-cpuv1`
+/// variant where the bundle carries one that fits; otherwise the install
+/// fails, naming it. Returns the check and the variant to deploy.
+pub fn cpu_verdict(host: u8, images: &[(String, u8)]) -> (Check, &'static str) {
+    let name = format!("x86-64-v{host}");
+    let too_new: Vec<&(String, u8)> = images.iter().filter(|(r, need)| *need > host && !r.ends_with(CPUV1_SUFFIX)).collect();
+    if too_new.is_empty() {
+        return (Check::pass("cpu-level", format!("{name}: every bundled image runs on it")), "default");
+    }
+    let mut replaced = Vec::new();
+    let mut crash = Vec::new();
+    for (reference, need) in too_new {
+        let variant = format!("{reference}{CPUV1_SUFFIX}");
+        match images.iter().find(|(r, _)| *r == variant) {
+            Some((_, v)) if *v <= host => replaced.push(format!("{reference} needs x86-64-v{need}, so {variant} is used")),
+            _ => crash.push(format!("{reference} needs x86-64-v{need}")),
+        }
+    }
+    if crash.is_empty() {
+        (Check::warn("cpu-level", format!("{name}: {}", replaced.join("; "))), "cpuv1")
     } else {
-        facts.image_variant = "cpuv1".into();
-        vec![Check::warn(
+        let check = Check::fail(
             "cpu-level",
-            format!("x86-64-v{}: MinIO's default image needs v2; the cpuv1 variant will be used", level.level),
-        )]
+            format!("{name}: this CPU cannot run {} (it would crash on start), and the bundle has no variant that fits", crash.join(", ")),
+            "install on a machine with a newer CPU (or a VM whose CPU model exposes x86-64-v2: e.g. not qemu64); 'floppies debug cpu-level' shows what this one lacks",
+        );
+        (check, "default")
     }
 }
 
@@ -162,6 +193,25 @@ pub fn cpu(manifest: Option<&Manifest>, facts: &mut Facts) -> Vec<Check> {
 mod tests {
     use super::*;
     use crate::preflight::Verdict;
+
+    #[test]
+    fn cpu_level_picks_the_variant_or_names_the_image_that_would_crash() {
+        let minio = "quay.io/minio/minio:RELEASE.X".to_string();
+        let images = vec![(minio.clone(), 2), (format!("{minio}-cpuv1"), 1), ("docker.io/y4m4/s3www:v0.9.0".to_string(), 1)];
+        let (c, v) = cpu_verdict(3, &images);
+        assert_eq!((c.result, v), (Verdict::Pass, "default"));
+        let (c, v) = cpu_verdict(2, &images);
+        assert_eq!((c.result, v), (Verdict::Pass, "default"));
+        let (c, v) = cpu_verdict(1, &images);
+        assert_eq!((c.result, v), (Verdict::Warn, "cpuv1"));
+        assert!(c.message.contains("quay.io/minio/minio:RELEASE.X-cpuv1 is used"), "{}", c.message);
+        let no_variant = vec![(minio.clone(), 2), ("other:1".to_string(), 3)];
+        let (c, _) = cpu_verdict(2, &no_variant);
+        assert_eq!(c.result, Verdict::Fail);
+        assert!(c.message.contains("other:1 needs x86-64-v3") && !c.message.contains("minio"), "{}", c.message);
+        let (c, _) = cpu_verdict(1, &[(minio.clone(), 2), (format!("{minio}-cpuv1"), 2)]);
+        assert_eq!(c.result, Verdict::Fail, "a variant that also needs v2 does not help");
+    }
 
     #[test]
     fn ubuntu_2204_passes_and_others_warn() {

@@ -68,6 +68,9 @@ fn known_secrets() -> Vec<String> {
     if let Ok((_, password)) = crate::steps::read_minio_env() {
         secrets.push(password);
     }
+    if let Ok((_, secret)) = crate::steps::read_reader_env() {
+        secrets.push(secret);
+    }
     for name in ["server/token", "server/agent-token", "server/node-token"] {
         if let Ok(t) = fs::read_to_string(paths::host(paths::K3S_DATA_DIR).join(name)) {
             let t = t.trim().to_string();

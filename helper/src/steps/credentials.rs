@@ -4,6 +4,8 @@
 //! --keep-data removes them, together with the data.
 //!
 //! - minio-root.env: the object store's root user and password;
+//! - s3www-reader.env: the read-only key s3www serves the bucket with (the
+//!   chart's seed job creates that user in MinIO);
 //! - tls/: a per-deployment CA and a server certificate for the host's names
 //!   and addresses (or the customer's own certificate and key).
 
@@ -21,6 +23,10 @@ pub struct Credentials;
 
 pub const ROOT_USER: &str = "floppies-admin";
 const PASSWORD_LEN: usize = 40;
+/// The chart runs MinIO as this user and group (values.yaml says so); its
+/// data directory on the host must belong to them, as a hostPath volume
+/// gets no fsGroup.
+pub const MINIO_UID: u32 = 1000;
 
 pub fn dir() -> Utf8PathBuf {
     paths::host(paths::DATA_DIR).join("credentials")
@@ -28,6 +34,15 @@ pub fn dir() -> Utf8PathBuf {
 
 pub fn minio_env() -> Utf8PathBuf {
     dir().join("minio-root.env")
+}
+
+pub fn reader_env() -> Utf8PathBuf {
+    dir().join("s3www-reader.env")
+}
+
+/// MinIO's data directory on the host.
+pub fn minio_data_dir() -> Utf8PathBuf {
+    data_dir().join("minio")
 }
 
 pub fn tls_dir() -> Utf8PathBuf {
@@ -57,13 +72,20 @@ impl Step for Credentials {
             Some((cert, key)) => super::tls::same_as_installed(cert, key, &tls_dir())?,
             None => true,
         };
-        Ok(customer_ok && read_minio_env().is_ok() && tls_dir().join("server.crt").is_file() && tls_dir().join("server.key").is_file())
+        let data_owned = fs::metadata(minio_data_dir()).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.uid() == MINIO_UID && m.gid() == MINIO_UID
+        });
+        Ok(customer_ok && data_owned && read_minio_env().is_ok() && read_reader_env().is_ok() && tls_dir().join("server.crt").is_file() && tls_dir().join("server.key").is_file())
     }
 
     fn apply(&self, cx: &mut Cx) -> Result<Value> {
         private_dir(&paths::host(paths::DATA_DIR), 0o755)?;
         private_dir(&dir(), 0o700)?;
         private_dir(&data_dir(), 0o755)?;
+        private_dir(&minio_data_dir(), 0o700)?;
+        std::os::unix::fs::chown(minio_data_dir(), Some(MINIO_UID), Some(MINIO_UID))
+            .with_context(|| format!("could not give '{}' to MinIO's user {MINIO_UID}", minio_data_dir()))?;
         let created_password = if read_minio_env().is_ok() {
             false
         } else {
@@ -71,6 +93,10 @@ impl Step for Credentials {
             write_private(&minio_env(), &format!("MINIO_ROOT_USER={ROOT_USER}\nMINIO_ROOT_PASSWORD={password}\n"))?;
             true
         };
+        if read_reader_env().is_err() {
+            let (key, secret) = (format!("s3www-{}", random_token(12)?.to_lowercase()), random_token(PASSWORD_LEN)?);
+            write_private(&reader_env(), &format!("S3WWW_ACCESS_KEY={key}\nS3WWW_SECRET_KEY={secret}\n"))?;
+        }
         let created_tls = match &cx.opts.tls {
             Some((cert, key)) => super::tls::install_customer(cert, key, &tls_dir())?,
             None => super::tls::ensure(&tls_dir())?,
@@ -103,6 +129,17 @@ pub fn read_minio_env() -> Result<(String, String)> {
     match (get("MINIO_ROOT_USER"), get("MINIO_ROOT_PASSWORD")) {
         (Some(u), Some(p)) => Ok((u, p)),
         _ => bail!("'{path}' lacks MINIO_ROOT_USER or MINIO_ROOT_PASSWORD"),
+    }
+}
+
+/// (access key, secret key) from s3www-reader.env.
+pub fn read_reader_env() -> Result<(String, String)> {
+    let path = reader_env();
+    let text = fs::read_to_string(&path).with_context(|| format!("could not read '{path}'"))?;
+    let get = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string).filter(|v| !v.is_empty());
+    match (get("S3WWW_ACCESS_KEY"), get("S3WWW_SECRET_KEY")) {
+        (Some(k), Some(s)) => Ok((k, s)),
+        _ => bail!("'{path}' lacks S3WWW_ACCESS_KEY or S3WWW_SECRET_KEY"),
     }
 }
 

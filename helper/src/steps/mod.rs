@@ -109,7 +109,7 @@ pub fn install_steps() -> Vec<Box<dyn Step>> {
     ]
 }
 
-pub use credentials::{data_dir, dir as credentials_dir, read_minio_env};
+pub use credentials::{data_dir, dir as credentials_dir, read_minio_env, read_reader_env};
 
 /// One line of a `--dry-run` plan.
 #[derive(Debug, serde::Serialize)]

@@ -27,6 +27,7 @@ secrets-encryption: true
 pub const MANIFEST_FILE: &str = "floppies.yaml";
 pub const CHART_FILE: &str = "floppies.tgz";
 pub const MINIO_SECRET: &str = "floppies-minio-root";
+pub const READER_SECRET: &str = "floppies-s3www-reader";
 pub const TLS_SECRET: &str = "floppies-tls";
 
 impl Step for StageK3s {
@@ -147,6 +148,12 @@ pub fn manifests_text(cx: &Cx) -> Result<String> {
         "metadata": { "name": MINIO_SECRET, "namespace": ns },
         "stringData": { "rootUser": user, "rootPassword": password },
     });
+    let (key, secret) = credentials::read_reader_env()?;
+    let reader = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": { "name": READER_SECRET, "namespace": ns },
+        "stringData": { "accessKey": key, "secretKey": secret },
+    });
     let mut tls_data = json!({ "tls.crt": read("server.crt")?, "tls.key": read("server.key")? });
     if tls.join("ca.crt").is_file() {
         tls_data["ca.crt"] = json!(read("ca.crt")?);
@@ -167,7 +174,7 @@ pub fn manifests_text(cx: &Cx) -> Result<String> {
             "valuesContent": serde_json::to_string_pretty(&values)?,
         },
     });
-    let docs: Vec<String> = [namespace, minio, tls_secret, chart]
+    let docs: Vec<String> = [namespace, minio, reader, tls_secret, chart]
         .iter()
         .map(|d| serde_json::to_string_pretty(d).expect("bug: manifest not serialisable"))
         .collect();

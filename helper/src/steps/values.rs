@@ -4,7 +4,7 @@
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use super::stage::{MINIO_SECRET, TLS_SECRET};
+use super::stage::{MINIO_SECRET, READER_SECRET, TLS_SECRET};
 use super::Cx;
 use crate::paths;
 
@@ -26,6 +26,7 @@ pub fn helm_values(cx: &Cx) -> Result<Value> {
             "existingSecret": MINIO_SECRET,
             "dataHostPath": minio_data_path(),
         },
+        "s3www": { "existingSecret": READER_SECRET },
         "content": { "hostPath": content_path() },
         "tls": { "secretName": TLS_SECRET },
     }))

@@ -130,6 +130,9 @@ fn diagnose_bundle_leaks_no_canary_secret() {
         "var/lib/rancher/k3s/server/manifests/floppies.yaml",
         &format!("---\n{{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"stringData\": {{\"rootUser\": \"floppies-admin\", \"rootPassword\": \"{CANARY}Pw\"}}}}\n---\napiVersion: v1\nkind: Secret\ndata:\n  tls.key: {CANARY}Yaml\n"),
     );
+    // The reader's secret, known from its file, appears in plain text in a log.
+    root.put("var/lib/floppies/credentials/s3www-reader.env", &format!("S3WWW_ACCESS_KEY=s3www-abc\nS3WWW_SECRET_KEY={CANARY}Rd\n"));
+    root.put("var/log/floppies/install-0.log", &format!("note: a pod printed {CANARY}Rd in its log\n"));
     root.put("var/lib/rancher/k3s/server/token", &format!("K10{}::server:{CANARY}Tk3s\n", "ab".repeat(32)));
     // An environment file that ended up in an install log.
     root.put("var/log/floppies/install-1.log", &format!("$ env\nAWS_SECRET_ACCESS_KEY={CANARY}Aws\nS3_URL=https://admin:{CANARY}Url@minio:9000\nPATH=/usr/bin\n"));

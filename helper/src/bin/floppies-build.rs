@@ -97,13 +97,14 @@ fn run(cli: Cli) -> Result<()> {
             let h = assemble::assemble(&parts, &out).with_context(|| format!("could not assemble '{out}'"))?;
             eprintln!("wrote {out}: stub {} + helper {} + payload {} bytes", h.stub_size, h.helper_size, h.payload_size);
         }
-        Command::StandinImages { mut reference, pins, out } => {
+        Command::StandinImages { reference, pins, out } => {
+            let mut images: Vec<(String, u8)> = reference.into_iter().map(|r| (r, 1)).collect();
             if let Some(pins) = pins {
-                reference.extend(oci::pinned_references(&pins)?);
+                images.extend(oci::pinned_standins(&pins)?);
             }
-            reference.sort();
-            reference.dedup();
-            oci::standin(&reference, &out)?;
+            images.sort();
+            images.dedup_by(|a, b| a.0 == b.0);
+            oci::standin(&images, &out)?;
         }
         Command::Fetch { pins, cache } => {
             let found = fetch::fetch(&pins, &cache)?;

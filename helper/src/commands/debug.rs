@@ -43,7 +43,8 @@ pub fn render_manifest(m: &Manifest) -> String {
         text.push_str(&format!("  {:<11} {:<40} {:>12} bytes  sha256 {}\n", role_name(a), a.path, a.size, a.sha256));
         text.push_str(&format!("  {:<11} source: {}\n", "", a.source));
         for i in &a.images {
-            text.push_str(&format!("  {:<11} image: {} {}\n", "", i.reference, i.digest));
+            let level = i.x86_64_level.map(|l| format!(" (needs x86-64-v{l})")).unwrap_or_default();
+            text.push_str(&format!("  {:<11} image: {} {}{level}\n", "", i.reference, i.digest));
         }
     }
     text

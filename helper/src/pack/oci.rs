@@ -22,36 +22,51 @@ fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// Writes an archive of single-layer stand-in images, one per reference. They
-/// share their one layer, stored once, as real images share base layers.
-pub fn standin(references: &[String], out: &Utf8Path) -> Result<()> {
-    let note = b"stand-in image made by floppies-build for the test profile; not a real image\n";
+/// Builds a deterministic tar layer of (path, mode, bytes) entries.
+fn layer_of(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>> {
     let mut layer = Vec::new();
     {
         let mut tar = tar::Builder::new(&mut layer);
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(note.len() as u64);
-        h.set_mtime(0);
-        tar.append_data(&mut h, "STAND-IN", &note[..]).context("could not build a stand-in layer")?;
+        for (path, mode, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(*mode);
+            h.set_size(data.len() as u64);
+            h.set_mtime(0);
+            tar.append_data(&mut h, path, *data).context("could not build a stand-in layer")?;
+        }
         tar.finish().context("could not build a stand-in layer")?;
     }
-    let layer_digest = digest(&layer);
-    let mut blobs = vec![(layer_digest.clone(), layer.clone())];
+    Ok(layer)
+}
+
+/// Writes an archive of stand-in images, one per (reference, x86-64 level).
+/// Each has a layer all of them share (stored once, as real images share
+/// base layers) and a layer with a tiny ELF file whose ISA-needed note asks
+/// for its level, so the build derives levels from stand-ins exactly as from
+/// real images.
+pub fn standin(images: &[(String, u8)], out: &Utf8Path) -> Result<()> {
+    let note = b"stand-in image made by floppies-build for the test profile; not a real image\n";
+    let shared = layer_of(&[("STAND-IN", 0o644, &note[..])])?;
+    let shared_digest = digest(&shared);
+    let mut blobs = vec![(shared_digest.clone(), shared)];
     let mut index_entries = Vec::new();
-    for reference in references {
+    for (reference, level) in images {
+        let elf = super::isa::minimal_elf(*level);
+        let own = layer_of(&[("usr/bin/stand-in", 0o755, &elf)])?;
+        let own_digest = digest(&own);
         let config = serde_json::to_vec(&json!({
             "architecture": "amd64",
             "os": "linux",
             "config": { "Labels": { "floppies.stand-in": "true", "floppies.stand-in.for": reference } },
-            "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+            "rootfs": { "type": "layers", "diff_ids": [shared_digest, own_digest] },
         }))?;
         let config_digest = digest(&config);
+        let layer = |d: &str, n: usize| json!({ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": n });
         let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len() },
-            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len() }],
+            "layers": [layer(&shared_digest, blobs[0].1.len()), layer(&own_digest, own.len())],
         }))?;
         let manifest_digest = digest(&manifest);
         index_entries.push(json!({
@@ -60,6 +75,7 @@ pub fn standin(references: &[String], out: &Utf8Path) -> Result<()> {
             "size": manifest.len(),
             "annotations": { CONTAINERD_NAME: reference, OCI_REF_NAME: reference },
         }));
+        blobs.push((own_digest, own));
         blobs.push((config_digest, config));
         blobs.push((manifest_digest, manifest));
     }
@@ -91,20 +107,26 @@ pub fn standin(references: &[String], out: &Utf8Path) -> Result<()> {
     fs::write(out, archive).with_context(|| format!("could not write '{out}'"))
 }
 
-/// The image references listed in airgap/pins.json (`images[].reference`).
-pub fn pinned_references(pins: &Utf8Path) -> Result<Vec<String>> {
+/// The images listed in airgap/pins.json, each with the x86-64 level its
+/// stand-in claims: an image that has a `cpuv1` sibling (same name) needs v2,
+/// as upstream's does (that is why the variant exists); everything else v1.
+pub fn pinned_standins(pins: &Utf8Path) -> Result<Vec<(String, u8)>> {
     let text = fs::read_to_string(pins).with_context(|| format!("could not read '{pins}'"))?;
     let v: Value = serde_json::from_str(&text).with_context(|| format!("'{pins}' is not JSON"))?;
-    let refs: Vec<String> = v["images"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i["reference"].as_str().map(str::to_string))
+    let images: Vec<&Value> = v["images"].as_array().into_iter().flatten().collect();
+    let has_cpuv1 = |name: &Value| images.iter().any(|i| i["name"] == *name && i["variant"] == "cpuv1");
+    let out: Vec<(String, u8)> = images
+        .iter()
+        .filter_map(|i| {
+            let reference = i["reference"].as_str()?.to_string();
+            let level = if i["variant"] != "cpuv1" && has_cpuv1(&i["name"]) { 2 } else { 1 };
+            Some((reference, level))
+        })
         .collect();
-    if refs.is_empty() {
+    if out.is_empty() {
         bail!("'{pins}' lists no images");
     }
-    Ok(refs)
+    Ok(out)
 }
 
 /// The image names and manifest digests an OCI archive's index.json records.
@@ -144,12 +166,12 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let a = dir.join("a.tar");
         let b = dir.join("b.tar");
-        let refs = vec!["localhost/stand-in/y:1".to_string(), "localhost/stand-in/x:1".to_string()];
+        let refs = vec![("localhost/stand-in/y:1".to_string(), 2), ("localhost/stand-in/x:1".to_string(), 1), ("localhost/stand-in/z:1".to_string(), 1)];
         standin(&refs, &a).unwrap();
         standin(&refs, &b).unwrap();
         assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
         let names = image_names(&a).unwrap();
-        assert_eq!(names.iter().map(|i| i.reference.as_str()).collect::<Vec<_>>(), ["localhost/stand-in/x:1", "localhost/stand-in/y:1"]);
+        assert_eq!(names.iter().map(|i| i.reference.as_str()).collect::<Vec<_>>(), ["localhost/stand-in/x:1", "localhost/stand-in/y:1", "localhost/stand-in/z:1"]);
         assert!(names[0].digest.starts_with("sha256:"));
         assert_ne!(names[0].digest, names[1].digest);
         let mut blobs = 0;
@@ -158,7 +180,10 @@ mod tests {
                 blobs += 1;
             }
         }
-        assert_eq!(blobs, 5, "one shared layer + a config and a manifest per image");
+        assert_eq!(blobs, 9, "one shared layer, one layer per level, a config and a manifest per image");
+        let levels = super::super::isa::archive_levels(&a, "x86_64").unwrap();
+        let by_name: Vec<Option<u8>> = names.iter().map(|i| levels[&i.digest]).collect();
+        assert_eq!(by_name, [Some(1), Some(2), Some(1)], "the build reads back the level each stand-in claims");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -26,8 +26,8 @@ fn build_bundle(dir: &Utf8Path) -> Utf8PathBuf {
     fs::write(inputs.join("chart/floppies/Chart.yaml"), "apiVersion: v2\nname: floppies\nversion: 0.1.0\n").unwrap();
     fs::write(inputs.join("chart/floppies/templates/x.yaml"), "{}\n").unwrap();
     fs::write(inputs.join("content/hello.txt"), "hello\n").unwrap();
-    oci::standin(&["docker.io/rancher/mirrored-pause:stand-in".into()], &inputs.join("k3s-images.tar")).unwrap();
-    oci::standin(&["docker.io/minio/minio:stand-in".into()], &inputs.join("app-images.tar")).unwrap();
+    oci::standin(&[("docker.io/rancher/mirrored-pause:stand-in".into(), 1)], &inputs.join("k3s-images.tar")).unwrap();
+    oci::standin(&[("docker.io/minio/minio:stand-in".into(), 1)], &inputs.join("app-images.tar")).unwrap();
     let set_json = serde_json::json!({
         "name": "floppies", "profile": "test", "k3s_version": "stand-in",
         "artifacts": [

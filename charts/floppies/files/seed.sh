@@ -3,13 +3,25 @@
 # if missing, uploads each file only if no object has its key yet (a file the
 # customer changed or deleted in the bucket is left as they made it), and
 # deletes nothing. Then makes s3www's read-only user.
-# Runs in the MinIO image (which carries `mc`), with POSIX sh only: no find.
+# Every upload is a conditional PUT (If-None-Match: *, `mc put
+# --if-not-exists`), so even a failed or stale existence check cannot
+# overwrite an object: MinIO itself refuses.
+# Runs in the MinIO image (which carries `mc`) with the shell's builtins,
+# `mc` and `sleep` only: the image has no find or grep to rely on.
 # Environment: ENDPOINT BUCKET CONTENT_DIR ROOT_USER ROOT_PASSWORD
 #              READER_KEY READER_SECRET POLICY_FILE MC_CONFIG_DIR
 set -eu
 
+POLICY=floppies-read
+
 say() {
     printf 'seed: %s\n' "$*"
+}
+
+# Points the alias at MinIO without contacting it (--api skips mc's probe,
+# which would fail while MinIO is still starting).
+set_alias() {
+    mc alias set local "$ENDPOINT" "$ROOT_USER" "$ROOT_PASSWORD" --api S3v4 >/dev/null
 }
 
 # Waits for the object store, bounded (the job's retries add more).
@@ -22,19 +34,29 @@ wait_for_minio() {
     done
 }
 
+# True if the bucket has an object named KEY.
+object_exists() {
+    mc stat "local/$BUCKET/$1" >/dev/null 2>&1
+}
+
 # Uploads FILE as KEY unless the bucket has KEY already.
 upload_once() {
-    if mc stat "local/$BUCKET/$2" >/dev/null 2>&1; then
+    if object_exists "$2"; then
         say "kept $2 (already in the bucket)"
-    else
-        mc cp --quiet "$1" "local/$BUCKET/$2" >/dev/null
+    elif mc put --quiet --if-not-exists "$1" "local/$BUCKET/$2" >/dev/null 2>&1; then
         say "uploaded $2"
+    elif object_exists "$2"; then
+        # The conditional PUT lost to an object that appeared meanwhile.
+        say "kept $2 (appeared while uploading)"
+    else
+        say "could not upload $2"
+        return 1
     fi
 }
 
 # Walks DIR recursively; keys are paths relative to CONTENT_DIR.
 upload_tree() {
-    for _path in "$1"/* "$1"/.[!.]*; do
+    for _path in "$1"/* "$1"/.[!.]* "$1"/..?*; do
         [ -e "$_path" ] || continue
         if [ -d "$_path" ]; then
             upload_tree "$_path"
@@ -46,18 +68,19 @@ upload_tree() {
 
 # The read-only user s3www serves with; re-running sets the same secret.
 make_reader() {
-    mc admin policy create local floppies-read "$POLICY_FILE" >/dev/null
+    mc admin policy create local "$POLICY" "$POLICY_FILE" >/dev/null
     mc admin user add local "$READER_KEY" "$READER_SECRET" >/dev/null
-    if mc admin user info local "$READER_KEY" 2>/dev/null | grep -q 'floppies-read'; then
-        say "reader $READER_KEY already has policy floppies-read"
-    else
-        mc admin policy attach local floppies-read --user "$READER_KEY" >/dev/null
-        say "reader $READER_KEY attached to policy floppies-read"
-    fi
+    case $(mc admin user info local "$READER_KEY") in
+        *"$POLICY"*)
+            say "reader $READER_KEY already has policy $POLICY" ;;
+        *)
+            mc admin policy attach local "$POLICY" --user "$READER_KEY" >/dev/null
+            say "reader $READER_KEY attached to policy $POLICY" ;;
+    esac
 }
 
 main() {
-    mc alias set local "$ENDPOINT" "$ROOT_USER" "$ROOT_PASSWORD" >/dev/null
+    set_alias
     wait_for_minio
     mc mb --ignore-existing "local/$BUCKET" >/dev/null
     upload_tree "$CONTENT_DIR"

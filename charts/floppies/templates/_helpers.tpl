@@ -78,7 +78,8 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Readable failures for values the schema cannot express. */}}
+{{/* Readable failures for what the schema cannot say well (host paths are
+   checked there: values.schema.json requires them absolute). */}}
 {{- define "floppies.validateValues" -}}
 {{- if not .Values.minio.existingSecret }}
 {{- fail "minio.existingSecret is required: name a Secret with keys rootUser and rootPassword (the floppies installer creates one); this chart has no default password" }}
@@ -88,11 +89,5 @@ seccompProfile:
 {{- end }}
 {{- if and .Values.ingress.enabled (not .Values.tls.secretName) }}
 {{- fail "tls.secretName is required when ingress.enabled: name a kubernetes.io/tls Secret" }}
-{{- end }}
-{{- if not (hasPrefix "/" .Values.minio.dataHostPath) }}
-{{- fail (printf "minio.dataHostPath must be an absolute host path, not %q" .Values.minio.dataHostPath) }}
-{{- end }}
-{{- if not (hasPrefix "/" .Values.content.hostPath) }}
-{{- fail (printf "content.hostPath must be an absolute host path, not %q" .Values.content.hostPath) }}
 {{- end }}
 {{- end }}

@@ -1,0 +1,133 @@
+"""The seed script (charts/floppies/files/seed.sh) against a fake `mc` over
+a directory: idempotent by construction, never overwrites, never deletes."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+from report import check
+
+# Behaves like mc for the subcommands seed.sh may use, and fails loudly on
+# any that could overwrite or delete (an unconditional cp/put, rm, rb,
+# mirror). FAKE_STAT_FAILS=1 makes every stat fail as a network error would.
+FAKE_MC = r"""#!/bin/sh
+set -eu
+printf '%s\n' "$*" >>"$FAKE_S3/calls"
+obj() { printf '%s/%s' "$FAKE_S3" "${1#local/}"; }
+case "$1" in
+  alias) [ "${7:-}" = --api ] || { echo "alias set would probe a server that may not be up" >&2; exit 98; } ;;
+  ready) ;;
+  mb) [ "$2" = --ignore-existing ] || exit 97; mkdir -p "$(obj "$3")" ;;
+  stat) [ "${FAKE_STAT_FAILS:-0}" = 0 ] || { echo "connection refused" >&2; exit 1; }
+        [ -f "$(obj "$2")" ] ;;
+  put) [ "$2" = --quiet ] && shift
+       [ "$2" = --if-not-exists ] || { echo "unconditional put" >&2; exit 99; }
+       target=$(obj "$4")
+       [ ! -e "$target" ] || { echo "PreconditionFailed" >&2; exit 1; }
+       mkdir -p "$(dirname "$target")"; cp "$3" "$target" ;;
+  admin)
+    case "$2 $3" in
+      "policy create") cp "$6" "$FAKE_S3/policy-$5" ;;
+      "user add") printf '%s' "$6" >"$FAKE_S3/user-$5" ;;
+      "user info") printf 'AccessKey: %s\nStatus: enabled\n' "$5"
+                   [ ! -f "$FAKE_S3/attached-$5" ] || printf 'PolicyName: %s\n' "$(cat "$FAKE_S3/attached-$5")" ;;
+      "policy attach") [ ! -f "$FAKE_S3/attached-$7" ] || { echo "already in effect" >&2; exit 1; }
+                       printf '%s' "$5" >"$FAKE_S3/attached-$7" ;;
+      *) echo "unexpected mc $*" >&2; exit 96 ;;
+    esac ;;
+  *) echo "seed must never call mc $1" >&2; exit 99 ;;
+esac
+"""
+
+CONTENT = {"floppy.gif": b"GIF89a one", "sub/page.html": b"<p>two</p>", ".hidden": b"three", "with space.txt": b"four"}
+
+
+def read(path):
+    """The file's bytes, or None if it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def objects(bucket):
+    return sorted(os.path.relpath(os.path.join(d, f), bucket) for d, _, fs in os.walk(bucket) for f in fs)
+
+
+def run_checks(chart):
+    script = os.path.join(chart, "files", "seed.sh")
+    with tempfile.TemporaryDirectory() as tmp:
+        bindir, content, s3 = (os.path.join(tmp, d) for d in ("bin", "content", "s3"))
+        bucket = os.path.join(s3, "floppies")
+        write(os.path.join(bindir, "mc"), FAKE_MC.encode())
+        os.chmod(os.path.join(bindir, "mc"), 0o755)
+        for rel, data in CONTENT.items():
+            write(os.path.join(content, rel), data)
+        policy = os.path.join(tmp, "policy.json")
+        write(policy, b"{}")
+        # The customer already has their own floppy.gif before the first run.
+        write(os.path.join(bucket, "floppy.gif"), b"customer's own")
+        env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", FAKE_S3=s3, ENDPOINT="http://minio:9000",
+                   BUCKET="floppies", CONTENT_DIR=content, ROOT_USER="root", ROOT_PASSWORD="pw",
+                   READER_KEY="reader", READER_SECRET="rs", POLICY_FILE=policy, MC_CONFIG_DIR=os.path.join(tmp, "mc"))
+
+        all_calls = []
+
+        def run(**extra):
+            write(os.path.join(s3, "calls"), b"")
+            proc = subprocess.run(["sh", script], env=dict(env, **extra), capture_output=True, text=True, timeout=60)
+            calls = (read(os.path.join(s3, "calls")) or b"").decode().splitlines()
+            all_calls.extend(calls)
+            return proc, calls
+
+        first, _ = run()
+        check("seed uploads every content file (subdirectories, dotfiles, spaces)",
+              first.returncode == 0 and objects(bucket) == sorted(CONTENT), f"{objects(bucket)} {first.stderr[-300:]}")
+        check("seed keeps an object the customer had before the first run",
+              read(os.path.join(bucket, "floppy.gif")) == b"customer's own")
+        check("seed creates the reader with the read-only policy",
+              read(os.path.join(s3, "user-reader")) == b"rs" and read(os.path.join(s3, "attached-reader")) == b"floppies-read")
+
+        second, calls = run()
+        check("a second run uploads nothing and changes nothing",
+              second.returncode == 0 and not [c for c in calls if c.startswith("put ")]
+              and read(os.path.join(bucket, "floppy.gif")) == b"customer's own", str(calls))
+        check("a second run does not attach the policy again", not [c for c in calls if c.startswith("admin policy attach")])
+
+        # The customer edits one object and deletes another; the job runs again.
+        write(os.path.join(bucket, "sub/page.html"), b"customer's edit")
+        os.remove(os.path.join(bucket, ".hidden"))
+        third, calls = run()
+        puts = [c for c in calls if c.startswith("put ")]
+        check("a re-run restores only what is missing, and keeps the customer's edit",
+              third.returncode == 0 and len(puts) == 1 and puts[0].endswith("local/floppies/.hidden")
+              and read(os.path.join(bucket, "sub/page.html")) == b"customer's edit", str(puts))
+
+        # Existence checks that fail (MinIO hiccup): the conditional PUT
+        # still refuses to overwrite, and nothing is lost.
+        write(os.path.join(bucket, "sub/page.html"), b"customer's second edit")
+        fourth, _ = run(FAKE_STAT_FAILS="1")
+        check("with every existence check failing, nothing is overwritten",
+              read(os.path.join(bucket, "sub/page.html")) == b"customer's second edit"
+              and read(os.path.join(bucket, "floppy.gif")) == b"customer's own" and objects(bucket) == sorted(CONTENT),
+              fourth.stderr[-300:])
+        check("a seed run that cannot tell what exists fails (the Job retries) rather than guess",
+              fourth.returncode != 0, fourth.stdout[-300:])
+
+        risky = [c for c in all_calls if c.split()[0] in ("rm", "rb", "mirror", "cp", "mv")
+                 or (c.startswith("put ") and "--if-not-exists" not in c.split())]
+        check("across all runs, seed never deletes and never writes unconditionally", not risky, str(risky))
+
+        if shutil.which("shellcheck"):
+            lint = subprocess.run(["shellcheck", "-s", "sh", script], capture_output=True, text=True)
+            check("seed.sh passes shellcheck -s sh", lint.returncode == 0, lint.stdout[:400])
+        else:
+            check("shellcheck is installed (tests/install-deps)", False)

@@ -121,7 +121,7 @@ fn unpack(bundle: &Path) -> Vec<(String, String)> {
 #[test]
 fn diagnose_bundle_leaks_no_canary_secret() {
     let root = Root::new("canary");
-    root.put("var/lib/floppies/credentials/minio-root.env", &format!("MINIO_ROOT_USER=floppies-admin\nMINIO_ROOT_PASSWORD={CANARY}Pw\n"));
+    root.put("var/lib/floppies/credentials/minio-root.env", &format!("MINIO_ROOT_USER=admin-{CANARY}User\nMINIO_ROOT_PASSWORD={CANARY}Pw\n"));
     root.put(
         "etc/rancher/k3s/k3s.yaml",
         &format!("apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\nusers:\n- name: default\n  user:\n    client-certificate-data: {CANARY}Cert\n    client-key-data: {CANARY}Key\n    token: {CANARY}Tok\n"),

@@ -65,11 +65,13 @@ pub fn hostname() -> String {
 /// Secrets known on this host, to be removed wherever they appear.
 fn known_secrets() -> Vec<String> {
     let mut secrets = Vec::new();
-    if let Ok((_, password)) = crate::steps::read_minio_env() {
-        secrets.push(password);
+    // Access keys too: a MinIO advisory (CVE-2026-40344) lets a known access
+    // key write without its secret.
+    if let Ok((user, password)) = crate::steps::read_minio_env() {
+        secrets.extend([user, password]);
     }
-    if let Ok((_, secret)) = crate::steps::read_reader_env() {
-        secrets.push(secret);
+    if let Ok((key, secret)) = crate::steps::read_reader_env() {
+        secrets.extend([key, secret]);
     }
     for name in ["server/token", "server/agent-token", "server/node-token"] {
         if let Ok(t) = fs::read_to_string(paths::host(paths::K3S_DATA_DIR).join(name)) {

@@ -148,6 +148,8 @@ pub fn cpu(manifest: Option<&Manifest>, facts: &mut Facts) -> Vec<Check> {
     let images: Vec<(String, u8)> = manifest
         .into_iter()
         .flat_map(|m| m.artifacts.iter().flat_map(|a| a.images.iter()))
+        // An image is also named repo@digest; its tagged name stands for it.
+        .filter(|i| !i.reference.contains('@'))
         .map(|i| (i.reference.clone(), i.x86_64_level.unwrap_or(1)))
         .collect();
     let (check, variant) = cpu_verdict(level.level, &images);

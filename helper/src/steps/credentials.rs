@@ -21,7 +21,6 @@ use crate::paths;
 
 pub struct Credentials;
 
-pub const ROOT_USER: &str = "floppies-admin";
 const PASSWORD_LEN: usize = 40;
 /// The chart runs MinIO as this user and group (values.yaml says so); its
 /// data directory on the host must belong to them, as a hostPath volume
@@ -89,8 +88,12 @@ impl Step for Credentials {
         let created_password = if read_minio_env().is_ok() {
             false
         } else {
+            // The user name is random too: a MinIO advisory without an
+            // open-source fix (CVE-2026-40344) lets whoever knows an access
+            // key act with it, so a well-known root name is a risk.
+            let user = format!("admin-{}", random_token(12)?.to_lowercase());
             let password = random_token(PASSWORD_LEN)?;
-            write_private(&minio_env(), &format!("MINIO_ROOT_USER={ROOT_USER}\nMINIO_ROOT_PASSWORD={password}\n"))?;
+            write_private(&minio_env(), &format!("MINIO_ROOT_USER={user}\nMINIO_ROOT_PASSWORD={password}\n"))?;
             true
         };
         if read_reader_env().is_err() {

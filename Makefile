@@ -18,7 +18,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE HELPER BUILD_TOOL
 
-.PHONY: all prod test-bundle helper test test-deps test-vm clean
+.PHONY: all prod test-bundle helper test test-deps test-vm bench pin clean
 
 all: prod
 
@@ -48,6 +48,14 @@ test-deps:
 ## The throwaway-VM scenarios alone.
 test-vm: test-deps test-bundle
 	test-vm/run
+
+## Resolve image tags and k3s checksums and write them into airgap/pins.json (needs internet; review the diff).
+pin: helper
+	$(BUILD_TOOL) pin --pins airgap/pins.json
+
+## Measure verify + extract against makeself and the zstd|tar floor (bench/results/latest.json).
+bench: helper
+	bench/run
 
 clean:
 	rm -rf out dist helper/target

@@ -62,11 +62,26 @@ enum Command {
         out: Utf8PathBuf,
     },
     /// Gather the pinned upstream artifacts into the cache (verifying each)
+    /// and lay them out for the prod artifact set
     Fetch {
         #[arg(long)]
         pins: Utf8PathBuf,
         #[arg(long, env = "FLOPPIES_CACHE")]
         cache: Utf8PathBuf,
+        /// Use the cache alone; name every missing item
+        #[arg(long)]
+        offline: bool,
+        #[arg(long, default_value = "x86_64")]
+        arch: String,
+        /// Write k3s, k3s-airgap-images.tar.zst and app-images.tar here
+        #[arg(long)]
+        out: Option<Utf8PathBuf>,
+    },
+    /// Resolve image tags to digests and k3s assets to their release sums, and
+    /// write them into the pins file (review the diff before committing)
+    Pin {
+        #[arg(long)]
+        pins: Utf8PathBuf,
     },
     /// Write the default content, an animated floppy-disk GIF
     Gif {
@@ -106,10 +121,12 @@ fn run(cli: Cli) -> Result<()> {
             images.dedup_by(|a, b| a.0 == b.0);
             oci::standin(&images, &out)?;
         }
-        Command::Fetch { pins, cache } => {
-            let found = fetch::fetch(&pins, &cache)?;
-            eprintln!("all {} pinned artifacts are in {cache}", found.len());
+        Command::Fetch { pins, cache, offline, arch, out } => {
+            let opts = fetch::Options { pins: &pins, cache: &cache, arch: &arch, offline, out: out.as_deref() };
+            let g = fetch::fetch(&opts)?;
+            eprintln!("all pinned artifacts for {arch} are in {cache}: k3s, its air-gap images and {} app images", g.images.len());
         }
+        Command::Pin { pins } => fetch::pin(&pins)?,
         Command::Gif { out } => content::floppy_gif(&out)?,
     }
     Ok(())

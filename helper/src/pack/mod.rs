@@ -7,5 +7,6 @@ pub mod content;
 pub mod fetch;
 pub mod isa;
 pub mod oci;
+pub mod registry;
 pub mod spec;
 pub mod tarball;

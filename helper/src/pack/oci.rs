@@ -1,8 +1,9 @@
 //! OCI image archives (an OCI image layout in a tar), as containerd's
 //! `ctr images import` and k3s's images directory take them.
 //!
-//! `standin` makes small, deterministic single-layer images for the test
-//! profile; `image_names` reads the names and digests an archive carries.
+//! `standin` makes small, deterministic stand-in images for the test
+//! profile; `write_archive` packs images pulled from registries into one
+//! archive; `image_names` reads the names and digests an archive carries.
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
@@ -12,6 +13,8 @@ use std::fs;
 use std::io::Read;
 
 use crate::manifest::Image;
+use crate::pack::fetch::cache::Cache;
+use crate::pack::registry::pull::Pulled;
 
 /// The annotation containerd uses for the full image name on import.
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
@@ -127,6 +130,58 @@ pub fn pinned_standins(pins: &Utf8Path) -> Result<Vec<(String, u8)>> {
         bail!("'{pins}' lists no images");
     }
     Ok(out)
+}
+
+/// Writes IMAGES (pulled into CACHE) as one OCI archive: `oci-layout`,
+/// `index.json` naming each image's pinned digest twice, `repo:tag` and
+/// `repo@digest` (an index stays the named target: containerd imports only
+/// its platform's manifest, and `repo@<index digest>` resolves), then each
+/// blob once however many images share it. Sorted, mtime 0: the same pins
+/// give the same bytes.
+pub fn write_archive(images: &[Pulled], cache: &Cache, out: &Utf8Path) -> Result<()> {
+    let mut names: Vec<(&str, &Pulled)> = images.iter().flat_map(|i| [(i.name.as_str(), i), (i.by_digest.as_str(), i)]).collect();
+    names.sort_by(|a, b| a.0.cmp(b.0));
+    names.dedup_by(|a, b| a.0 == b.0);
+    let entries: Vec<Value> = names
+        .iter()
+        .map(|(name, i)| {
+            json!({
+                "mediaType": i.media_type,
+                "digest": i.digest,
+                "size": i.size,
+                "annotations": { CONTAINERD_NAME: name, OCI_REF_NAME: name },
+            })
+        })
+        .collect();
+    let index = serde_json::to_vec(&json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries }))?;
+    let mut blobs: Vec<&str> = images.iter().flat_map(|i| i.blobs.iter().map(String::as_str)).collect();
+    blobs.sort();
+    blobs.dedup();
+    let tmp = camino::Utf8PathBuf::from(format!("{out}.tmp"));
+    let file = fs::File::create(&tmp).with_context(|| format!("could not create '{tmp}'"))?;
+    let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    let put = |tar: &mut tar::Builder<_>, path: &str, size: u64, data: &mut dyn Read| -> Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(size);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        tar.append_data(&mut h, path, data).with_context(|| format!("could not write '{path}' into '{tmp}'"))
+    };
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    put(&mut tar, "oci-layout", layout.len() as u64, &mut &layout[..])?;
+    put(&mut tar, "index.json", index.len() as u64, &mut &index[..])?;
+    for digest in blobs {
+        let hex = digest.trim_start_matches("sha256:");
+        let path = cache.path(hex);
+        let mut f = fs::File::open(&path).with_context(|| format!("could not open '{path}'"))?;
+        let size = f.metadata().with_context(|| format!("could not stat '{path}'"))?.len();
+        put(&mut tar, &format!("blobs/sha256/{hex}"), size, &mut f)?;
+    }
+    let file = tar.into_inner().context("could not finish the image archive")?.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all().with_context(|| format!("could not write '{tmp}'"))?;
+    fs::rename(&tmp, out).with_context(|| format!("could not rename '{tmp}' to '{out}'"))
 }
 
 /// The image names and manifest digests an OCI archive's index.json records.

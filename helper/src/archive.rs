@@ -3,8 +3,10 @@
 //! One pass: bytes are hashed as they are read, decompressed and unpacked into
 //! a staging directory beside the target. Only when the whole payload has
 //! been read and its sha256 matches is the staging directory renamed into
-//! place; on any error it is removed. Memory stays bounded (fixed buffers plus
-//! the zstd window) whatever the payload size.
+//! place; on any error it is removed. The three stages run on three threads
+//! (see `read_verified`), so the pass takes about as long as its slowest stage.
+//! Memory stays bounded (fixed buffers plus the zstd window) whatever the
+//! payload size.
 //!
 //! Entries are refused, not skipped, when they could touch anything outside
 //! the target: absolute paths, `..`, paths through a symlink, links that
@@ -13,12 +15,13 @@
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::fs;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{ExitCode, Failure};
 use crate::hashing::HashingReader;
+use crate::readahead::{self, ChunkReader};
 
 /// The largest zstd window we accept (k3s's own decoder caps it at 32 MiB; we
 /// allow 128 MiB so a payload made with `--long` still unpacks, and memory stays bounded).
@@ -42,12 +45,10 @@ pub struct Listed {
 
 /// Lists the payload's entries, then checks its hash. Entries that extraction
 /// would refuse are listed and then reported as an error.
-pub fn list(reader: impl Read, expected: &Expected) -> Result<Vec<Listed>> {
-    let mut hashing = HashingReader::new(reader);
-    let mut out = Vec::new();
-    {
-        let decoder = decoder(&mut hashing)?;
-        let mut archive = tar::Archive::new(decoder);
+pub fn list(reader: impl Read + Send, expected: &Expected) -> Result<Vec<Listed>> {
+    read_verified(reader, expected, |tar_stream| {
+        let mut out = Vec::new();
+        let mut archive = tar::Archive::new(tar_stream);
         for entry in archive.entries().context("could not read the payload archive")? {
             let entry = entry.context("could not read an entry of the payload archive")?;
             let path = entry_path(&entry)?;
@@ -58,10 +59,8 @@ pub fn list(reader: impl Read, expected: &Expected) -> Result<Vec<Listed>> {
                 size: entry.header().size().unwrap_or(0),
             });
         }
-        drain(archive.into_inner())?;
-    }
-    check_digest(hashing, expected)?;
-    Ok(out)
+        Ok(out)
+    })
 }
 
 /// Verifies the payload without writing anything.
@@ -70,7 +69,7 @@ pub fn verify(reader: impl Read, expected: &Expected) -> Result<()> {
 }
 
 /// Extracts into `target`, which must not exist or be an empty directory.
-pub fn extract(reader: impl Read, expected: &Expected, target: &Utf8Path) -> Result<u64> {
+pub fn extract(reader: impl Read + Send, expected: &Expected, target: &Utf8Path) -> Result<u64> {
     if target.exists() {
         let mut entries = fs::read_dir(target).with_context(|| format!("could not read '{target}'"))?;
         if entries.next().is_some() {
@@ -116,25 +115,23 @@ fn staging_dir(target: &Utf8Path) -> Result<Utf8PathBuf> {
     Ok(staging)
 }
 
-fn unpack_into(reader: impl Read, expected: &Expected, staging: &Utf8Path) -> Result<u64> {
-    let mut hashing = HashingReader::new(reader);
+fn unpack_into(reader: impl Read + Send, expected: &Expected, staging: &Utf8Path) -> Result<u64> {
     let mut files = 0;
     let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
-    {
-        let decoder = decoder(&mut hashing)?;
-        let mut archive = tar::Archive::new(decoder);
+    let mut buf = vec![0; readahead::CHUNK];
+    read_verified(reader, expected, |tar_stream| {
+        let mut archive = tar::Archive::new(tar_stream);
         for entry in archive.entries().context("could not read the payload archive")? {
             let mut entry = entry.context("could not read an entry of the payload archive")?;
             let rel = entry_path(&entry)?;
-            if let Some(dir_mode) = unpack_entry(&mut entry, &rel, staging.as_std_path())? {
+            if let Some(dir_mode) = unpack_entry(&mut entry, &rel, staging.as_std_path(), &mut buf)? {
                 dirs.push((staging.as_std_path().join(rel.as_std_path()), dir_mode));
             } else {
                 files += 1;
             }
         }
-        drain(archive.into_inner())?;
-    }
-    check_digest(hashing, expected)?;
+        Ok(())
+    })?;
     // Directory modes last, so a read-only directory does not block its own entries.
     for (dir, mode) in dirs.iter().rev() {
         fs::set_permissions(dir, fs::Permissions::from_mode(*mode))
@@ -143,8 +140,41 @@ fn unpack_into(reader: impl Read, expected: &Expected, staging: &Utf8Path) -> Re
     Ok(files)
 }
 
-fn decoder<'a, R: Read>(reader: R) -> Result<zstd::stream::read::Decoder<'a, BufReader<R>>> {
-    let mut d = zstd::stream::read::Decoder::new(reader).context("could not start the zstd decoder")?;
+/// Runs `consume` on the payload's tar stream, then checks the payload's hash.
+/// Like `zstd -dc | tar -x`, but with the hash and on threads: one reads and
+/// hashes, one decompresses, and this one runs `consume` (parses the tar and
+/// writes files), each working on a later chunk while the next stage
+/// handles an earlier one.
+fn read_verified<T>(reader: impl Read + Send, expected: &Expected, consume: impl FnOnce(&mut ChunkReader) -> Result<T>) -> Result<T> {
+    std::thread::scope(|scope| {
+        let (compressed, hashed) = readahead::spawn(scope, HashingReader::new(reader));
+        let (mut tar_stream, decompressed) = readahead::spawn(scope, decoder(compressed)?);
+        let consumed = consume(&mut tar_stream).and_then(|value| drain(&mut tar_stream).map(|()| value));
+        drop(tar_stream);
+        // The decoder holds the hashing stage's reader: drop it so that stage can end.
+        let decompressed = decompressed.join().expect("bug: the decompressing thread panicked").map(drop);
+        let hashed = hashed.join().expect("bug: the hashing thread panicked");
+        // The earliest stage that failed by itself (not because a later one stopped reading) has the cause.
+        let hashing = match hashed {
+            Ok(hashing) => Some(hashing),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => None,
+            Err(e) => return Err(anyhow::Error::new(e).context("could not read the payload")),
+        };
+        match decompressed {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                return Err(anyhow::Error::new(e).context("could not decompress the payload"));
+            }
+            _ => {}
+        }
+        let value = consumed?;
+        let hashing = hashing.context("bug: the payload was not read to its end")?;
+        check_digest(hashing, expected)?;
+        Ok(value)
+    })
+}
+
+fn decoder<'a, R: BufRead>(reader: R) -> Result<zstd::stream::read::Decoder<'a, R>> {
+    let mut d = zstd::stream::read::Decoder::with_buffer(reader).context("could not start the zstd decoder")?;
     d.window_log_max(MAX_WINDOW_LOG).context("could not limit the zstd window")?;
     Ok(d)
 }
@@ -203,7 +233,8 @@ fn refused(path: &str, why: &str) -> anyhow::Error {
 }
 
 /// Unpacks one entry; returns the mode to give a directory once all is unpacked.
-fn unpack_entry<R: Read>(entry: &mut tar::Entry<R>, rel: &Utf8Path, root: &Path) -> Result<Option<u32>> {
+/// `buf` carries file data, in writes as large as it.
+fn unpack_entry<R: Read>(entry: &mut tar::Entry<R>, rel: &Utf8Path, root: &Path, buf: &mut [u8]) -> Result<Option<u32>> {
     let dest = root.join(rel.as_std_path());
     let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
     ensure_parents(root, rel)?;
@@ -220,7 +251,7 @@ fn unpack_entry<R: Read>(entry: &mut tar::Entry<R>, rel: &Utf8Path, root: &Path)
                 .create_new(true)
                 .open(&dest)
                 .with_context(|| format!("could not create '{}' (a duplicate entry?)", dest.display()))?;
-            io::copy(entry, &mut file).with_context(|| format!("could not write '{}'", dest.display()))?;
+            copy_with(entry, &mut file, buf).with_context(|| format!("could not write '{}'", dest.display()))?;
             file.set_permissions(fs::Permissions::from_mode(mode))
                 .with_context(|| format!("could not set the mode of '{}'", dest.display()))?;
             Ok(None)
@@ -249,6 +280,18 @@ fn unpack_entry<R: Read>(entry: &mut tar::Entry<R>, rel: &Utf8Path, root: &Path)
             Ok(None)
         }
         other => bail!(refused(rel.as_str(), &format!("it is a {}", kind_name(other)))),
+    }
+}
+
+/// Copies `from` to `to` through `buf` (`io::copy` would use 8 KiB writes).
+fn copy_with(from: &mut impl Read, to: &mut impl Write, buf: &mut [u8]) -> io::Result<()> {
+    loop {
+        match from.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => to.write_all(&buf[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod host;
 pub mod http;
 pub mod manifest;
 pub mod paths;
+pub mod readahead;
 pub mod report;
 pub mod runner;
 pub mod steps;

@@ -1,0 +1,121 @@
+"""The docs describe what exists: every command in docs/operations.md and
+README.md is checked against the real --help output (subcommand and each
+option), and every host path the docs name appears in the code that
+creates or reads it. Run by tests/docs/run with the built .run file."""
+
+import glob
+import os
+import re
+import subprocess
+import sys
+
+ROOT, RUN = sys.argv[1], sys.argv[2]
+passed = failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"PASS docs {name}")
+    else:
+        failed += 1
+        print(f"FAIL docs {name}" + (f": {detail}" if detail else ""))
+
+
+def helper_help(words):
+    out = subprocess.run(["sh", RUN, *words, "--help"], capture_output=True, text=True, timeout=60)
+    return out.returncode, out.stdout + out.stderr
+
+
+STUB_OPTIONS = {"--check", "--info", "--list", "--extract", "--help", "--version"}
+# Commands as the docs show them: `sudo sh floppies-installer.run ...`, `floppies ...`.
+COMMAND = re.compile(r"^(?:sudo )?(?:sh floppies-installer(?:-NEW)?\.run|floppies) (.*)$")
+
+
+def commands_in(path):
+    found = []
+    text = open(path).read()
+    for block in re.findall(r"```[a-z]*\n(.*?)```|\n((?:    .*\n)+)", text, re.S):
+        for line in "".join(block).splitlines():
+            line = line.strip().split("  #")[0].strip()
+            m = COMMAND.match(line)
+            if m:
+                found.append(m.group(1))
+    # Inline: `floppies debug cpu-level`, `--wait-timeout 1800` in tables.
+    found += [m for m in re.findall(r"`(?:sudo )?floppies ([a-z][^`]*)`", text)]
+    return found
+
+
+def check_command(doc, args):
+    words = args.split()
+    if words[0] in STUB_OPTIONS:
+        code, text = subprocess.run(["sh", RUN, "--help"], capture_output=True, text=True).returncode, \
+            subprocess.run(["sh", RUN, "--help"], capture_output=True, text=True).stdout
+        check(f"{doc}: '{args}' is a stub option", words[0] in text, text[:200])
+        return
+    sub = [w for w in words if not w.startswith("-") and re.fullmatch(r"[a-z][a-z-]*", w)][:2]
+    # Subcommands are the leading plain words; `debug cpu-level` has two.
+    path = sub[:1] if sub and sub[0] != "debug" else sub[:2]
+    code, text = helper_help(path)
+    ok = code == 0 and "Usage:" in text
+    bad = [w.split("=")[0] for w in words if w.startswith("--") and w.split("=")[0] not in text and w not in ("--help",)]
+    check(f"{doc}: '{args}' exists with these options", ok and not bad, f"exit {code}, unknown options {bad}")
+
+
+def known_path(path, code):
+    """The longest prefix of PATH that the code names, and every further
+    component as a string literal (paths are joined from parts in code)."""
+    parts = path.split("/")
+    for cut in range(len(parts), 2, -1):
+        if "/".join(parts[:cut]) in code:
+            rest = parts[cut:]
+            return all(re.search(r'"[^"\n]*' + re.escape(c) + r'[^"\n]*"', code) for c in rest)
+    return False
+
+
+def main():
+    docs = [os.path.join(ROOT, "docs", "operations.md"), os.path.join(ROOT, "README.md")]
+    seen = set()
+    for doc in docs:
+        for args in commands_in(doc):
+            key = (os.path.basename(doc), args)
+            if key in seen:
+                continue
+            seen.add(key)
+            check_command(os.path.basename(doc), args)
+    ops = open(os.path.join(ROOT, "docs", "operations.md")).read()
+    for opt in sorted(set(re.findall(r"`(--[a-z-]+)[ `]", ops))):
+        code, text = helper_help(["install"])
+        code_u, text_u = helper_help(["uninstall"])
+        code_d, text_d = helper_help(["diagnose"])
+        check(f"operations.md: option {opt} exists", opt in text + text_u + text_d or opt in STUB_OPTIONS)
+
+    # Host paths named in the docs appear in the code that uses them.
+    code = ""
+    for pattern in ("helper/src/**/*.rs", "stub.sh", "charts/floppies/**/*", "test-vm/stand-ins/*"):
+        for f in glob.glob(os.path.join(ROOT, pattern), recursive=True):
+            if os.path.isfile(f):
+                code += open(f, errors="replace").read()
+    for doc in ("operations.md", "overview.md", "security.md"):
+        text = open(os.path.join(ROOT, "docs", doc)).read()
+        paths = sorted(set(re.findall(r"`(/(?:opt|var|etc|usr|run)/[A-Za-z0-9_./*-]+)`", text)))
+        missing = []
+        for p in paths:
+            p = p.rstrip("/").split("*")[0].rstrip("/-")
+            if not known_path(p, code):
+                missing.append(p)
+        check(f"{doc}: every host path it names is used by the code ({len(paths)} paths)", not missing, str(missing))
+
+    # Nothing claims verification against real k3s.
+    for f in glob.glob(os.path.join(ROOT, "docs", "*.md")) + [os.path.join(ROOT, "README.md")]:
+        text = open(f).read().lower()
+        claims = re.findall(r"(?:verified|tested|proven) (?:on|with|against) real k3s", text)
+        negated = re.findall(r"(?:not|never|no result[^.]*) (?:verified|tested|proven) (?:on|with|against) real k3s", text)
+        check(f"{os.path.basename(f)} claims no verification against real k3s", len(claims) == len(negated), str(claims))
+
+
+if __name__ == "__main__":
+    main()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)

@@ -18,6 +18,10 @@ pub fn clean_host() -> Result<()> {
     unmount_all()?;
     delete_netns()?;
     delete_interfaces()?;
+    if crate::fault::active("skip-iptables-cleanup") {
+        crate::runner::log_line("== test fault: iptables cleanup skipped");
+        return Ok(());
+    }
     crate::host::iptables::cleanup_all_backends()?;
     Ok(())
 }
@@ -99,11 +103,18 @@ fn unmount_all() -> Result<()> {
 
 fn delete_netns() -> Result<()> {
     let Ok(entries) = fs::read_dir("/run/netns") else { return Ok(()) };
+    let mut deleted = false;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with("cni-") {
             runner::run("ip", &["netns", "delete", &name])?;
+            deleted = true;
         }
+    }
+    if deleted {
+        // containerd made /run/netns for them; it goes if nothing else is in it
+        // (someone's namespace, or an 'ip netns' mount point, keeps it).
+        let _ = fs::remove_dir("/run/netns");
     }
     Ok(())
 }

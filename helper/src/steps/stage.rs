@@ -29,6 +29,10 @@ pub const CHART_FILE: &str = "floppies.tgz";
 pub const MINIO_SECRET: &str = "floppies-minio-root";
 pub const READER_SECRET: &str = "floppies-s3www-reader";
 pub const TLS_SECRET: &str = "floppies-tls";
+/// The node password k3s's agent writes (/etc/rancher/node/password).
+const K3S_NODE_DIRS: &[&str] = &["/etc/rancher/node"];
+/// Parents of k3s's directories, removed on uninstall if empty.
+const K3S_PARENT_DIRS: &[&str] = &["/etc/rancher", "/var/lib/rancher"];
 
 impl Step for StageK3s {
     fn name(&self) -> &'static str {
@@ -80,11 +84,15 @@ impl Step for StageK3s {
     }
 
     fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
-        for dir in paths::K3S_LEFTOVER_DIRS {
+        for dir in paths::K3S_LEFTOVER_DIRS.iter().chain(K3S_NODE_DIRS) {
             let dir = paths::host(dir);
             if fs::symlink_metadata(&dir).is_ok() {
                 fs::remove_dir_all(&dir).with_context(|| format!("could not remove '{dir}'"))?;
             }
+        }
+        // The parents k3s made, only when nothing else of anyone's is inside.
+        for dir in K3S_PARENT_DIRS {
+            let _ = fs::remove_dir(paths::host(dir));
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod diagnose;
 pub mod error;
+pub mod fault;
 pub mod hashing;
 pub mod journal;
 pub mod lock;

@@ -28,6 +28,11 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
     let _lock = lock::acquire(&paths::host(paths::LOCK_FILE))?;
     runner::log_to(&super::install::log_file("uninstall"))?;
     let journal = Journal::load(&paths::host(paths::STATE_FILE))?.unwrap_or_default();
+    crate::fault::arm(&journal.profile);
+    // Once the data dir is gone so is the journal; the test bundle still says what it is.
+    if let Some(b) = ctx.global.bundle.as_deref().and_then(|p| crate::bundle::Bundle::open(p).ok()) {
+        crate::fault::arm(&b.header.profile);
+    }
     let version = journal.version.clone();
     remove(ctx, journal, args.keep_data)?;
     let kept = args.keep_data.then_some(paths::DATA_DIR);

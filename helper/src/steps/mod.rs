@@ -177,6 +177,7 @@ pub fn run_install(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Outcome> {
                 cx.save_journal()?;
             }
             cx.out.say(format!("[{}/{n}] {:<12} ok", i + 1, step.name()));
+            crate::fault::kill_point(step.name());
             continue;
         }
         cx.out.say(format!("[{}/{n}] {:<12} {} ...", i + 1, step.name(), step.summary()));
@@ -186,9 +187,8 @@ pub fn run_install(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Outcome> {
         cx.journal.record(step.name(), record);
         cx.save_journal()?;
         cx.out.say(format!("[{}/{n}] {:<12} done ({:.1}s)", i + 1, step.name(), started.elapsed().as_secs_f64()));
-        if step.changes_host() {
-            outcome.changed.push(step.name().into());
-        }
+        crate::fault::kill_point(step.name());
+        outcome.changed.push(step.name().into());
     }
     cx.journal.complete = true;
     cx.save_journal()?;
@@ -214,6 +214,7 @@ pub fn run_uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>
             cx.journal.complete = false;
             cx.save_journal()?;
         }
+        crate::fault::kill_point(step.name());
     }
     Ok(failures)
 }

@@ -11,13 +11,8 @@ use crate::{paths, runner};
 pub fn findings(cluster: bool) -> Vec<String> {
     let mut out = Vec::new();
     let journal = Journal::load(&paths::host(paths::STATE_FILE)).ok().flatten();
-    match &journal {
-        None => out.push("floppies is not installed on this host (no /var/lib/floppies/state.json)".to_string()),
-        Some(j) if !j.complete => out.push(format!(
-            "the last install did not finish; last step done: {}",
-            j.steps.last().map_or("none", |e| e.name.as_str())
-        )),
-        Some(_) => {}
+    if journal.is_none() {
+        out.push("floppies is not installed on this host (no /var/lib/floppies/state.json)".to_string());
     }
     if journal.is_some() {
         let state = runner::capture("systemctl", &["is-active", paths::K3S_UNIT]).map(|o| o.stdout.trim().to_string()).unwrap_or_default();
@@ -42,6 +37,10 @@ pub fn findings(cluster: bool) -> Vec<String> {
         }
     }
     out.extend(certificate_expiry());
+    // A symptom, so after its likely causes.
+    if let Some(j) = journal.as_ref().filter(|j| !j.complete) {
+        out.push(format!("the last install did not finish; last step done: {}", j.steps.last().map_or("none", |e| e.name.as_str())));
+    }
     if out.is_empty() {
         out.push("no problem found: k3s runs, the node is Ready and the application is ready".into());
     }

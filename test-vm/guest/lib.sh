@@ -1,0 +1,259 @@
+# Sourced by every scenario in the guest (POSIX sh). Results go to the
+# results serial port, one line per check; logs go to the test disk.
+#   T         the mounted test disk (bundle, scenarios, logs/)
+#   SCENARIO  the scenario's name (set by scenario_begin)
+#   SCENARIO_ID, PHASE  set by entry.sh: the scenario's file name, and which
+#             boot of it this is (1, or what next_boot asked for)
+
+BUNDLE=$T/floppies-installer.run
+# test: built from stand-ins (stand-in k3s, faults obeyed); production: real k3s.
+PROFILE=$(sh "$BUNDLE" --info 2> /dev/null | awk '$1 == "profile" {print $2}')
+# shellcheck disable=SC2034 # used by the scenarios
+K3S=/opt/floppies/current/k3s/k3s
+RESULTS=${RESULTS:-/dev/ttyS1}
+STANDIN_CONF=/etc/floppies-standin.conf
+# Changes a clean uninstall may leave, each harmless and not ours to undo:
+# - the run lock (a flock on tmpfs), and the locks any iptables -w or ufw call makes;
+# - empty built-in iptables tables with ACCEPT policies, as k3s-killall leaves
+#   them (whatever rule is left still shows);
+# - network-online.target, active once the k3s unit wanted it.
+ALLOW_ALWAYS='^[-+]/run/(floppies|xtables|ufw)\.lock |^[-+](\*filter|\*nat|:[A-Z]+ ACCEPT \[-\]|COMMIT)$|^[-+]network-online\.target '
+
+# Starts scenario NAME: its log dir, and a count of its failures.
+scenario_begin() {
+    SCENARIO=$1
+    LOGS=$T/logs/$SCENARIO
+    mkdir -p "$LOGS"
+    FAILED=0
+    STEP=0
+    cd /tmp || exit 1
+    info "begin (phase ${PHASE:-1})"
+}
+
+# next_boot HOW PHASE: the scenario goes on at PHASE in the next boot. HOW is
+# reboot (a clean one) or powercut (the host kills the VM without shutdown as
+# soon as it reads the line; the caller has something running that it cuts).
+# Does not return: the boot ends under it.
+next_boot() {
+    echo "$SCENARIO_ID $2" > "$T/resume"
+    sync
+    info "next boot: $1, then phase $2"
+    case $1 in
+        reboot) echo REBOOT > "$RESULTS"; systemctl reboot ;;
+        powercut) echo POWERCUT > "$RESULTS" ;;
+    esac
+    sleep 600
+    fail next-boot "the boot did not end after '$1'"
+    exit 1
+}
+
+# Ends the scenario; its exit code says whether any check failed.
+scenario_end() {
+    [ "$FAILED" -eq 0 ] && info "end: every check passed"
+    [ "$FAILED" -eq 0 ]
+}
+
+# A line for the host that is neither PASS nor FAIL.
+info() {
+    printf 'INFO %s %s\n' "$SCENARIO" "$*" > "$RESULTS"
+    printf '%s INFO %s\n' "$(date +%T)" "$*" >> "$LOGS/scenario.log"
+}
+
+# skip WHY: the scenario cannot run with this bundle; says so and ends it.
+skip() {
+    printf 'SKIP %s whole-scenario: %s\n' "$SCENARIO" "$1" > "$RESULTS"
+    printf '%s SKIP %s\n' "$(date +%T)" "$1" >> "$LOGS/scenario.log"
+    exit 0
+}
+
+# needs_test_bundle WHY / needs_real_k3s WHY: skip unless the bundle is of that kind.
+needs_test_bundle() {
+    [ "$PROFILE" = test ] || skip "$1 (needs a test bundle; this one is '$PROFILE')"
+}
+needs_real_k3s() {
+    [ "$PROFILE" != test ] || skip "$1 (needs real k3s; a test bundle carries the stand-in)"
+}
+
+pass() {
+    printf 'PASS %s %s\n' "$SCENARIO" "$1" > "$RESULTS"
+    printf '%s PASS %s\n' "$(date +%T)" "$1" >> "$LOGS/scenario.log"
+}
+
+# fail CHECK REASON: reports it and dumps what helps to understand it.
+fail() {
+    FAILED=$((FAILED + 1))
+    printf 'FAIL %s %s: %s\n' "$SCENARIO" "$1" "$2" | head -c 600 > "$RESULTS"
+    printf '\n' > "$RESULTS"
+    printf '%s FAIL %s: %s\n' "$(date +%T)" "$1" "$2" >> "$LOGS/scenario.log"
+    dump_logs "$1"
+}
+
+# check CHECK REASON COMMAND...: PASS if COMMAND succeeds, else FAIL with REASON.
+check() {
+    _name=$1 _why=$2
+    shift 2
+    if "$@" >> "$LOGS/scenario.log" 2>&1; then pass "$_name"; else fail "$_name" "$_why"; fi
+}
+
+# run NAME COMMAND...: runs it with its output in LOGS/NN-NAME.out; sets RC.
+run() {
+    STEP=$((STEP + 1))
+    OUT=$LOGS/$(printf '%02d' "$STEP")-$1.out
+    shift
+    printf '$ %s\n' "$*" > "$OUT"
+    "$@" >> "$OUT" 2>&1
+    RC=$?
+    printf '[exit %s]\n' "$RC" >> "$OUT"
+    info "ran $* (exit $RC)"
+    return 0
+}
+
+# installer NAME ARGS...: runs the test bundle through the stub, as a customer would.
+installer() {
+    _n=$1
+    shift
+    run "$_n" sh "$BUNDLE" "$@"
+}
+
+# floppies NAME ARGS...: the helper installed on PATH.
+floppies() {
+    _n=$1
+    shift
+    run "$_n" /usr/local/bin/floppies "$@"
+}
+
+# expect_rc CHECK WANT: the last command's exit code was WANT.
+expect_rc() {
+    if [ "$RC" = "$2" ]; then
+        pass "$1"
+    else
+        fail "$1" "exit $RC, expected $2; last lines: $(tail -n 3 "$OUT" | tr '\n' ' ')"
+    fi
+}
+
+# expect_out CHECK PATTERN: the last command's output matches PATTERN (grep -E).
+expect_out() {
+    if grep -Eq -- "$2" "$OUT"; then pass "$1"; else fail "$1" "output lacks /$2/ (see ${OUT#"$T"/})"; fi
+}
+
+# Tells the stand-in k3s how to fail (or not, with no argument).
+standin_mode() {
+    if [ -n "${1:-}" ]; then
+        printf 'FAIL_MODE=%s\nSLOW_SECONDS=%s\n' "$1" "${2:-30}" > "$STANDIN_CONF"
+    else
+        rm -f "$STANDIN_CONF"
+    fi
+}
+
+# Copies what explains a failure into LOGS/dump-CHECK/.
+dump_logs() {
+    _d=$LOGS/dump-$(printf '%s' "$1" | tr -c 'a-zA-Z0-9_-' _)
+    mkdir -p "$_d"
+    cp -r /var/log/floppies "$_d/" 2>/dev/null
+    journalctl -b --no-pager -u floppies-k3s.service -u floppies-default-route.service > "$_d/journal-units.txt" 2>&1
+    journalctl -b --no-pager -n 300 > "$_d/journal-tail.txt" 2>&1
+    systemctl status --no-pager floppies-k3s.service > "$_d/systemctl-status.txt" 2>&1
+    cat /var/lib/floppies/state.json > "$_d/state.json" 2>/dev/null
+    ps -eo pid,ppid,args > "$_d/ps.txt" 2>&1
+    return 0
+}
+
+# --- the host snapshot -------------------------------------------------------
+
+# snapshot DIR: what a clean uninstall must leave as it was before install.
+snapshot() {
+    _s=$1
+    _t0=$(date +%s)
+    mkdir -p "$_s"
+    # Files (type, mode, owner, size; content hashes under /etc, /opt, /usr/local).
+    find /etc /opt /var/lib /usr/local /run -xdev \
+        \( -path /run/systemd -o -path /run/udev -o -path /run/log -o -path /run/user -o -path /run/mount \
+           -o -path /var/lib/systemd/random-seed -o -path /var/lib/systemd/timers -o -path /var/lib/systemd/timesync \
+           -o -path /var/lib/systemd/coredump -o -path /var/lib/systemd/catalog -o -path /run/utmp -o -path /etc/ld.so.cache \) -prune \
+        -o -type f -printf '%p %y %m %U:%G %s\n' -o -printf '%p %y %m %U:%G\n' | sort > "$_s/files.txt"
+    echo "files $(date +%s.%N)" >> "$_s/timing.log"
+    find /etc /opt /usr/local -xdev -type f -exec sha256sum {} + 2>/dev/null | sort -k2 > "$_s/hashes.txt"
+    echo "hashes $(date +%s.%N)" >> "$_s/timing.log"
+    # Unit files and their enablement links are files under /etc (above): no
+    # 'systemctl list-unit-files', which scans every unit dir and can outlast
+    # systemctl's 25 s timeout under TCG. The loaded units' states, from systemd:
+    if ! systemctl list-units --all --no-legend --no-pager --plain > "$_s/units.raw" 2>&1; then
+        sleep 5
+        systemctl list-units --all --no-legend --no-pager --plain > "$_s/units.raw" 2>&1 || info "systemctl list-units failed: $(tail -n1 "$_s/units.raw")"
+    fi
+    grep -v -e '^floppies-vm-test' -e '^session-' -e 'binfmt_misc' "$_s/units.raw" | awk '{print $1, $2, $3, $4}' | sort > "$_s/units.txt"
+    echo "units $(date +%s.%N)" >> "$_s/timing.log"
+    for _save in iptables-legacy-save iptables-nft-save ip6tables-legacy-save ip6tables-nft-save; do
+        "$_save" 2>&1 | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[-]/' > "$_s/$_save.txt"
+    done
+    echo "iptables $(date +%s.%N)" >> "$_s/timing.log"
+    ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//' | sort > "$_s/ip-link.txt"
+    ip -o addr show | sed 's/^[0-9]*: //' | sort > "$_s/ip-addr.txt"
+    { ip route show table all; ip -6 route show table all; ip rule; } > "$_s/ip-route.txt" 2>&1
+    ip netns list > "$_s/ip-netns.txt" 2>&1
+    echo "ip $(date +%s.%N)" >> "$_s/timing.log"
+    awk '$5 !~ /binfmt_misc/ {print $5, $9, $10}' /proc/self/mountinfo | sort > "$_s/mounts.txt"
+    echo "mounts $(date +%s.%N)" >> "$_s/timing.log"
+    # ufw's state without starting ufw (slow under TCG): its switch and rules
+    # here, its chains in the iptables files above.
+    { grep -h '^ENABLED' /etc/ufw/ufw.conf; grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules; } > "$_s/ufw.txt" 2>&1
+    echo "ufw $(date +%s.%N)" >> "$_s/timing.log"
+    ss -ltnuH | awk '{print $1, $5}' | sort > "$_s/listening.txt"
+    echo "ss $(date +%s.%N)" >> "$_s/timing.log"
+    # Processes of k3s, its containers or the ingress, which uninstall must stop.
+    ps -eo args= | grep -E '/k3s/|k3s server|containerd|kubelet|httpd' | grep -v -e grep -e 'ps -eo' | sort > "$_s/processes.txt"
+    info "snapshot ${_s##*/} took $(( $(date +%s) - _t0 ))s"
+}
+
+# differences BEFORE AFTER [ALLOW_ERE]: prints each line in which the
+# snapshots differ, as "FILE: -old" / "FILE: +new", except lines matching
+# ALLOW_ERE (and ALLOW_ALWAYS).
+differences() {
+    _allow="$ALLOW_ALWAYS${3:+|$3}"
+    for _f in "$1"/*.txt; do
+        _n=${_f##*/}
+        diff -U0 "$_f" "$2/$_n" | grep -E '^[-+]' | grep -Ev '^(\+\+\+|---) ' \
+            | grep -Ev "$_allow" | sed "s|^|$_n: |"
+    done
+}
+
+# compare CHECK BEFORE AFTER [ALLOW_ERE]: the snapshots match (see
+# differences). The full diff is kept in the logs as CHECK.diff.
+compare() {
+    _diff=$LOGS/$1.diff
+    differences "$2" "$3" "${4:-}" > "$_diff"
+    if [ -s "$_diff" ]; then
+        fail "$1" "$(wc -l < "$_diff") difference(s) left behind, e.g. $(head -n 3 "$_diff" | tr '\n' ';')"
+    else
+        pass "$1"
+    fi
+}
+
+# The bundle's content file and its sha256 (from the bundle's manifest).
+content_sha256() {
+    sh "$BUNDLE" --info 2>/dev/null | awk '$1 == "content" && $2 == "content/'"$1"'" {print $6}'
+}
+
+# http_equals CHECK PATH: GET http://127.0.0.1/PATH returns the bundled content.
+http_equals() {
+    _want=$(content_sha256 "$1")
+    # (busybox 1.35's wget crashes with -T: timeout bounds it instead.)
+    _got=$(timeout 20 busybox wget -q -O - "http://127.0.0.1/$1" 2>/dev/null | sha256sum | cut -d' ' -f1)
+    if [ -n "$_want" ] && [ "$_got" = "$_want" ]; then
+        pass "$2"
+    else
+        fail "$2" "GET /$1 has sha256 '$_got', the bundle's is '$_want'"
+    fi
+}
+
+# Waits up to SECONDS for COMMAND to succeed.
+wait_until() {
+    _secs=$1
+    shift
+    while [ "$_secs" -gt 0 ]; do
+        "$@" > /dev/null 2>&1 && return 0
+        sleep 1
+        _secs=$((_secs - 1))
+    done
+    return 1
+}

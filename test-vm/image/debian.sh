@@ -1,0 +1,106 @@
+#!/bin/sh
+# Builds the base VM image: Debian bookworm with systemd, the firewall and
+# network tools the installer drives, and a boot unit that runs the test disk.
+# Usage: test-vm/image/debian.sh OUT_DIR MIRROR
+# Writes OUT_DIR/base.qcow2, OUT_DIR/vmlinuz, OUT_DIR/initrd.img. The caller
+# keys OUT_DIR by a hash of this file, so any change here makes a new image.
+set -eu
+
+# What the installer and the scenarios need in the guest: ufw pulls in python3;
+# busybox serves HTTP for the stand-in k3s and fetches with wget; zstd opens
+# diagnose bundles.
+PACKAGES="linux-image-amd64,systemd-sysv,udev,iproute2,iptables,ufw,kmod,e2fsprogs,procps,util-linux,busybox,zstd,tar,coreutils"
+# Room for what preflight asks under /var/lib (3 GiB + images), sparse on the host.
+DISK_SIZE=8G
+
+say() {
+    printf 'image: %s\n' "$*" >&2
+}
+
+# Bootstraps the root tree into DIR.
+bootstrap_tree() {
+    _dir=$1
+    _mirror=$2
+    say "mmdebstrap bookworm from $_mirror (about a minute)"
+    mmdebstrap --quiet --variant=minbase --include="$PACKAGES" \
+        --customize-hook='chroot "$1" systemctl disable apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer 2>/dev/null || true' \
+        bookworm "$_dir" "$_mirror"
+    # Under TCG a generic initramfs (every storage driver, udev coldplug of
+    # each) costs a minute per boot; the guest needs virtio and ext4 only.
+    printf 'MODULES=list\nCOMPRESS=gzip\n' > "$_dir/etc/initramfs-tools/conf.d/floppies-vm.conf"
+    printf 'virtio_pci\nvirtio_blk\next4\ncrc32c_generic\n' >> "$_dir/etc/initramfs-tools/modules"
+    chroot "$_dir" update-initramfs -u -k all > /dev/null
+}
+
+# The unit that mounts the test disk (/dev/vdb) and runs its entry script.
+# It runs after boot is complete; the host bounds its time.
+configure_tree() {
+    _dir=$1
+    echo floppies-vm > "$_dir/etc/hostname"
+    printf '127.0.0.1 localhost\n127.0.1.1 floppies-vm\n::1 localhost ip6-localhost ip6-loopback\n' > "$_dir/etc/hosts"
+    echo '/dev/vda / ext4 rw,errors=remount-ro 0 1' > "$_dir/etc/fstab"
+    mkdir -p "$_dir/usr/lib/floppies-vm" "$_dir/mnt/test"
+    cat > "$_dir/usr/lib/floppies-vm/boot-entry" <<'ENTRY'
+#!/bin/sh
+# Mounts the test disk and runs its entry script; powers off when it ends.
+set -u
+i=0
+while [ ! -b /dev/vdb ] && [ "$i" -lt 30 ]; do sleep 1; i=$((i + 1)); done
+if [ -b /dev/vdb ] && mount /dev/vdb /mnt/test && [ -x /mnt/test/entry.sh ]; then
+    /mnt/test/entry.sh
+else
+    echo "FAIL boot test-disk: /dev/vdb missing or without entry.sh" > /dev/ttyS1
+fi
+sync
+umount /mnt/test 2>/dev/null
+sync
+echo o > /proc/sysrq-trigger
+ENTRY
+    chmod 755 "$_dir/usr/lib/floppies-vm/boot-entry"
+    cat > "$_dir/etc/systemd/system/floppies-vm-test.service" <<'UNIT'
+[Unit]
+Description=floppies test-vm: run the scenarios on the test disk
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/lib/floppies-vm/boot-entry
+TimeoutStartSec=infinity
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    ln -sf /etc/systemd/system/floppies-vm-test.service "$_dir/etc/systemd/system/multi-user.target.wants/floppies-vm-test.service"
+    # Nobody logs in; and under TCG every unit that is not needed costs seconds.
+    for _unit in serial-getty@ttyS0.service getty@.service getty-static.service e2scrub_reap.service \
+        systemd-journal-flush.service systemd-update-utmp.service systemd-update-utmp-runlevel.service; do
+        ln -sf /dev/null "$_dir/etc/systemd/system/$_unit"
+    done
+    # The journal in memory only: the scenarios copy what they need to the test disk.
+    mkdir -p "$_dir/etc/systemd/journald.conf.d"
+    printf '[Journal]\nStorage=volatile\n' > "$_dir/etc/systemd/journald.conf.d/volatile.conf"
+}
+
+main() {
+    _out=$1
+    _mirror=$2
+    _work="$_out.tmp"
+    rm -rf "$_work"
+    mkdir -p "$_work"
+    bootstrap_tree "$_work/root" "$_mirror"
+    configure_tree "$_work/root"
+    cp "$(ls "$_work"/root/boot/vmlinuz-* | tail -n1)" "$_work/vmlinuz"
+    cp "$(ls "$_work"/root/boot/initrd.img-* | tail -n1)" "$_work/initrd.img"
+    say "making the ext4 root disk ($DISK_SIZE, sparse)"
+    mkfs.ext4 -q -F -L floppies-root -d "$_work/root" "$_work/base.raw" "$DISK_SIZE" > /dev/null
+    qemu-img convert -O qcow2 "$_work/base.raw" "$_work/base.qcow2"
+    rm -rf "$_work/root" "$_work/base.raw"
+    chmod 444 "$_work/base.qcow2"
+    rm -rf "$_out"
+    mv "$_work" "$_out"
+    say "built $_out"
+}
+
+main "$@"

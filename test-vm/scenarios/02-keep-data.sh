@@ -1,0 +1,37 @@
+#!/bin/sh
+# 02 keep-data: uninstall --keep-data keeps the customer's data and the
+# credentials and removes everything else; installing again reuses them.
+# timeout: 480
+. "$T/lib.sh"
+scenario_begin keep-data
+snapshot "$LOGS/before"
+
+installer install install --yes
+expect_rc install-exit-0 0
+marker=/var/lib/floppies/data/minio/customer-marker
+check write-marker "could not write $marker" sh -c "echo 'customer data $$' > $marker"
+cred=/var/lib/floppies/credentials/minio-root.env
+cp "$cred" /tmp/minio-root.env.before 2>/dev/null
+
+floppies uninstall-keep uninstall --keep-data --yes
+expect_rc uninstall-keep-exit-0 0
+check marker-kept "the marker in the MinIO data dir is gone" grep -q "customer data" "$marker"
+check credentials-kept "the MinIO credentials changed or are gone" cmp -s "$cred" /tmp/minio-root.env.before
+check credentials-mode "the credentials dir is not mode 700" test "$(stat -c %a /var/lib/floppies/credentials)" = 700
+snapshot "$LOGS/after-keep"
+compare only-data-left "$LOGS/before" "$LOGS/after-keep" '^[-+]/var/lib/floppies'
+
+installer reinstall install --yes
+expect_rc reinstall-exit-0 0
+check same-credentials "install made new MinIO credentials instead of reusing the kept ones" cmp -s "$cred" /tmp/minio-root.env.before
+check manifest-uses-kept-password "the HelmChart secret does not carry the kept password" \
+    grep -q "$(sed -n 's/^MINIO_ROOT_PASSWORD=//p' /tmp/minio-root.env.before)" /var/lib/rancher/k3s/server/manifests/floppies.yaml
+check marker-survives-reinstall "the marker is gone after the reinstall" grep -q "customer data" "$marker"
+http_equals floppy.gif http-content-matches
+
+installer uninstall uninstall --yes
+expect_rc uninstall-exit-0 0
+rm -f /tmp/minio-root.env.before
+snapshot "$LOGS/after"
+compare nothing-left-behind "$LOGS/before" "$LOGS/after"
+scenario_end

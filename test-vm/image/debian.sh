@@ -6,6 +6,8 @@
 # keys OUT_DIR by a hash of this file, so any change here makes a new image.
 set -eu
 
+HERE=$(cd "$(dirname "$0")" && pwd)
+
 # What the installer and the scenarios need in the guest: ufw pulls in python3;
 # busybox serves HTTP for the stand-in k3s and fetches with wget; zstd opens
 # diagnose bundles.
@@ -40,38 +42,8 @@ configure_tree() {
     printf '127.0.0.1 localhost\n127.0.1.1 floppies-vm\n::1 localhost ip6-localhost ip6-loopback\n' > "$_dir/etc/hosts"
     echo '/dev/vda / ext4 rw,errors=remount-ro 0 1' > "$_dir/etc/fstab"
     mkdir -p "$_dir/usr/lib/floppies-vm" "$_dir/mnt/test"
-    cat > "$_dir/usr/lib/floppies-vm/boot-entry" <<'ENTRY'
-#!/bin/sh
-# Mounts the test disk and runs its entry script; powers off when it ends.
-set -u
-i=0
-while [ ! -b /dev/vdb ] && [ "$i" -lt 30 ]; do sleep 1; i=$((i + 1)); done
-if [ -b /dev/vdb ] && mount /dev/vdb /mnt/test && [ -x /mnt/test/entry.sh ]; then
-    /mnt/test/entry.sh
-else
-    echo "FAIL boot test-disk: /dev/vdb missing or without entry.sh" > /dev/ttyS1
-fi
-sync
-umount /mnt/test 2>/dev/null
-sync
-echo o > /proc/sysrq-trigger
-ENTRY
-    chmod 755 "$_dir/usr/lib/floppies-vm/boot-entry"
-    cat > "$_dir/etc/systemd/system/floppies-vm-test.service" <<'UNIT'
-[Unit]
-Description=floppies test-vm: run the scenarios on the test disk
-After=multi-user.target
-
-[Service]
-Type=oneshot
-ExecStart=/usr/lib/floppies-vm/boot-entry
-TimeoutStartSec=infinity
-StandardOutput=journal+console
-StandardError=journal+console
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+    install -m 755 "$HERE/boot-entry" "$_dir/usr/lib/floppies-vm/boot-entry"
+    install -m 644 "$HERE/floppies-vm-test.service" "$_dir/etc/systemd/system/floppies-vm-test.service"
     ln -sf /etc/systemd/system/floppies-vm-test.service "$_dir/etc/systemd/system/multi-user.target.wants/floppies-vm-test.service"
     # Nobody logs in; and under TCG every unit that is not needed costs seconds.
     for _unit in serial-getty@ttyS0.service getty@.service getty-static.service e2scrub_reap.service \

@@ -27,6 +27,8 @@
 # mkfs.vfat (dosfstools), mcopy (mtools), tar, base64, timeout.
 set -eu
 
+HERE=$(cd "$(dirname "$0")" && pwd)
+
 # Room for what preflight asks under /var/lib (3 GiB + images), sparse on the host.
 DISK_SIZE=10G
 DISK_BYTES=10737418240
@@ -101,38 +103,8 @@ copy_image() {
 write_guest_files() {
     _dir=$1
     mkdir -p "$_dir"
-    # The same boot-entry and unit as image/debian.sh's configure_tree.
-    cat > "$_dir/boot-entry" <<'ENTRY'
-#!/bin/sh
-# Mounts the test disk and runs its entry script; powers off when it ends.
-set -u
-i=0
-while [ ! -b /dev/vdb ] && [ "$i" -lt 30 ]; do sleep 1; i=$((i + 1)); done
-if [ -b /dev/vdb ] && mount /dev/vdb /mnt/test && [ -x /mnt/test/entry.sh ]; then
-    /mnt/test/entry.sh
-else
-    echo "FAIL boot test-disk: /dev/vdb missing or without entry.sh" > /dev/ttyS1
-fi
-sync
-umount /mnt/test 2>/dev/null
-sync
-echo o > /proc/sysrq-trigger
-ENTRY
-    cat > "$_dir/floppies-vm-test.service" <<'UNIT'
-[Unit]
-Description=floppies test-vm: run the scenarios on the test disk
-After=multi-user.target
-
-[Service]
-Type=oneshot
-ExecStart=/usr/lib/floppies-vm/boot-entry
-TimeoutStartSec=infinity
-StandardOutput=journal+console
-StandardError=journal+console
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+    # The same boot-entry and unit as the Debian image gets.
+    cp "$HERE/boot-entry" "$HERE/floppies-vm-test.service" "$_dir/"
     cat > "$_dir/prep" <<'PREP'
 #!/bin/sh
 # Runs once, from cloud-init's runcmd, in the preparation boot. Each finding

@@ -319,6 +319,9 @@ def check_seed_job(docs):
     check("the seed job's name does not depend on the release revision", kind(later, "Job")[0]["metadata"]["name"] == name)
     check("the seed job's name changes when its pod changes (a Job's template is immutable)",
           kind(v1, "Job")[0]["metadata"]["name"] != name and len(name) <= 63, name)
+    tmp = [v for v in job["spec"].get("template", {}).get("spec", {}).get("volumes", []) if v["name"] == "tmp"]
+    check("the seed job's /tmp (mc's config, with the root credentials) is in memory, not on the host's disk",
+          len(tmp) == 1 and tmp[0].get("emptyDir", {}).get("medium") == "Memory", str(tmp))
     cm = next(d for d in kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-seed"))
     policy = json.loads(cm["data"]["read-policy.json"])
     actions = sorted((a, r) for s in policy["Statement"] if s["Effect"] == "Allow" for a in s["Action"] for r in s["Resource"])

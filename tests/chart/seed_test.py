@@ -10,13 +10,16 @@ from report import check
 
 # Behaves like mc for the subcommands seed.sh may use, and fails loudly on
 # any that could overwrite or delete (an unconditional cp/put, rm, rb,
-# mirror). FAKE_STAT_FAILS=1 makes every stat fail as a network error would.
+# mirror). Like mc, `alias set ALIAS URL` and `admin user add ALIAS` read
+# the keys they are not given from stdin, a line each (mc's fetchAliasKeys
+# and fetchUserKeys); here they must come that way. FAKE_STAT_FAILS=1 makes every stat fail as a network error would.
 FAKE_MC = r"""#!/bin/sh
 set -eu
 printf '%s\n' "$*" >>"$FAKE_S3/calls"
 obj() { printf '%s/%s' "$FAKE_S3" "${1#local/}"; }
 case "$1" in
-  alias) [ "${7:-}" = --api ] || { echo "alias set would probe a server that may not be up" >&2; exit 98; } ;;
+  alias) [ "$#" = 6 ] && [ "$5" = --api ] || { echo "alias set: want ALIAS URL --api S3v4, keys on stdin; a probe would fail while MinIO starts" >&2; exit 98; }
+         read -r key; read -r secret; printf '%s\n%s\n' "$key" "$secret" >"$FAKE_S3/alias-$3" ;;
   ready) ;;
   mb) [ "$2" = --ignore-existing ] || exit 97; mkdir -p "$(obj "$3")" ;;
   stat) [ "${FAKE_STAT_FAILS:-0}" = 0 ] || { echo "connection refused" >&2; exit 1; }
@@ -29,7 +32,8 @@ case "$1" in
   admin)
     case "$2 $3" in
       "policy create") cp "$6" "$FAKE_S3/policy-$5" ;;
-      "user add") printf '%s' "$6" >"$FAKE_S3/user-$5" ;;
+      "user add") [ "$#" = 4 ] || { echo "user add: keys must come on stdin" >&2; exit 95; }
+                  read -r key; read -r secret; printf '%s' "$secret" >"$FAKE_S3/user-$key" ;;
       "user info") printf 'AccessKey: %s\nStatus: enabled\n' "$5"
                    [ ! -f "$FAKE_S3/attached-$5" ] || printf 'PolicyName: %s\n' "$(cat "$FAKE_S3/attached-$5")" ;;
       "policy attach") [ ! -f "$FAKE_S3/attached-$7" ] || { echo "already in effect" >&2; exit 1; }
@@ -40,6 +44,8 @@ case "$1" in
 esac
 """
 
+# Distinctive, so a leak into any command line is found by a plain search.
+ROOT_PASSWORD, READER_SECRET = "RootPw0Xq7Zk3", "ReaderSk9Vb2Mn5"
 CONTENT = {"floppy.gif": b"GIF89a one", "sub/page.html": b"<p>two</p>", ".hidden": b"three", "with space.txt": b"four"}
 
 
@@ -76,8 +82,8 @@ def run_checks(chart):
         # The customer already has their own floppy.gif before the first run.
         write(os.path.join(bucket, "floppy.gif"), b"customer's own")
         env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", FAKE_S3=s3, ENDPOINT="http://minio:9000",
-                   BUCKET="floppies", CONTENT_DIR=content, ROOT_USER="root", ROOT_PASSWORD="pw",
-                   READER_KEY="reader", READER_SECRET="rs", POLICY_FILE=policy, MC_CONFIG_DIR=os.path.join(tmp, "mc"))
+                   BUCKET="floppies", CONTENT_DIR=content, ROOT_USER="root", ROOT_PASSWORD=ROOT_PASSWORD,
+                   READER_KEY="reader", READER_SECRET=READER_SECRET, POLICY_FILE=policy, MC_CONFIG_DIR=os.path.join(tmp, "mc"))
 
         all_calls = []
 
@@ -91,10 +97,12 @@ def run_checks(chart):
         first, _ = run()
         check("seed uploads every content file (subdirectories, dotfiles, spaces)",
               first.returncode == 0 and objects(bucket) == sorted(CONTENT), f"{objects(bucket)} {first.stderr[-300:]}")
+        check("seed gives mc the root credentials on stdin",
+              read(os.path.join(s3, "alias-local")) == f"root\n{ROOT_PASSWORD}\n".encode(), first.stderr[-300:])
         check("seed keeps an object the customer had before the first run",
               read(os.path.join(bucket, "floppy.gif")) == b"customer's own")
         check("seed creates the reader with the read-only policy",
-              read(os.path.join(s3, "user-reader")) == b"rs" and read(os.path.join(s3, "attached-reader")) == b"floppies-read")
+              read(os.path.join(s3, "user-reader")) == READER_SECRET.encode() and read(os.path.join(s3, "attached-reader")) == b"floppies-read")
 
         second, calls = run()
         check("a second run uploads nothing and changes nothing",
@@ -122,6 +130,9 @@ def run_checks(chart):
         check("a seed run that cannot tell what exists fails (the Job retries) rather than guess",
               fourth.returncode != 0, fourth.stdout[-300:])
 
+        leaks = [c for c in all_calls if ROOT_PASSWORD in c or READER_SECRET in c]
+        check("no secret is ever on an mc command line (the host's process list shows them)",
+              all_calls and not leaks, str(leaks))
         risky = [c for c in all_calls if c.split()[0] in ("rm", "rb", "mirror", "cp", "mv")
                  or (c.startswith("put ") and "--if-not-exists" not in c.split())]
         check("across all runs, seed never deletes and never writes unconditionally", not risky, str(risky))

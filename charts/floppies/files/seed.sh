@@ -8,6 +8,9 @@
 # overwrite an object: MinIO itself refuses.
 # Runs in the MinIO image (which carries `mc`) with the shell's builtins,
 # `mc` and `sleep` only: the image has no find or grep to rely on.
+# No secret is ever an argument: a container's command lines show in the
+# host's process list. mc reads keys it is not given as arguments from its
+# standard input, one per line, and printf is a shell builtin.
 # Environment: ENDPOINT BUCKET CONTENT_DIR ROOT_USER ROOT_PASSWORD
 #              READER_KEY READER_SECRET POLICY_FILE MC_CONFIG_DIR
 set -eu
@@ -21,7 +24,7 @@ say() {
 # Points the alias at MinIO without contacting it (--api skips mc's probe,
 # which would fail while MinIO is still starting).
 set_alias() {
-    mc alias set local "$ENDPOINT" "$ROOT_USER" "$ROOT_PASSWORD" --api S3v4 >/dev/null
+    printf '%s\n%s\n' "$ROOT_USER" "$ROOT_PASSWORD" | mc alias set local "$ENDPOINT" --api S3v4 >/dev/null
 }
 
 # Waits for the object store, bounded (the job's retries add more).
@@ -69,7 +72,7 @@ upload_tree() {
 # The read-only user s3www serves with; re-running sets the same secret.
 make_reader() {
     mc admin policy create local "$POLICY" "$POLICY_FILE" >/dev/null
-    mc admin user add local "$READER_KEY" "$READER_SECRET" >/dev/null
+    printf '%s\n%s\n' "$READER_KEY" "$READER_SECRET" | mc admin user add local >/dev/null
     case $(mc admin user info local "$READER_KEY") in
         *"$POLICY"*)
             say "reader $READER_KEY already has policy $POLICY" ;;

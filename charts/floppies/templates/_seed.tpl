@@ -65,7 +65,10 @@ spec:
       persistentVolumeClaim:
         claimName: {{ $fullname }}-content
         readOnly: true
+    # mc's config under /tmp holds the root credentials: keep it in memory,
+    # off the host's disk.
     - name: tmp
       emptyDir:
+        medium: Memory
         sizeLimit: 16Mi
 {{- end }}

@@ -2,7 +2,8 @@
 # 11 app-end-to-end: with REAL k3s and the real images (a production bundle,
 # e.g. in the GitHub workflow): every pod of the app Ready in a namespace
 # that enforces Pod Security "restricted", the seed job done, and the bundled
-# content served through the ingress byte for byte (HTTP 200, same sha256).
+# content served through the ingress byte for byte (HTTP 200, same sha256),
+# and HTTPS verifying against the deployment's CA by name and by IP address.
 # A test bundle skips it: the stand-in proves nothing about the app.
 # timeout: 900
 . "$T/lib.sh"
@@ -26,6 +27,15 @@ expect_out seed-job-succeeded '1'
 run http-status sh -c 'busybox wget -S -O /dev/null http://127.0.0.1/floppy.gif 2>&1'
 expect_out http-200 'HTTP/1.1 200'
 http_equals floppy.gif http-content-matches
+# HTTPS with the deployment's CA, by name (SNI) and by IP address (no SNI:
+# the chart's default TLSStore must give our certificate, not Traefik's).
+CA=/var/lib/floppies/credentials/tls/ca.crt
+IP=$(hostname -I | awk '{print $1}')
+https_ok() {
+    [ "$(curl -sS --max-time 20 --cacert "$CA" -o /dev/null -w '%{http_code}' "https://$1/floppy.gif")" = 200 ]
+}
+check https-by-name "https://localhost/ does not verify against ca.crt with HTTP 200 (curl needed)" https_ok localhost
+check https-by-ip "https://$IP/ does not verify against ca.crt: Traefik served another certificate" https_ok "$IP"
 
 installer uninstall uninstall --yes
 expect_rc uninstall-exit-0 0

@@ -12,6 +12,7 @@ import sys
 import tempfile
 
 import helm_python
+import jsonschema
 import kubernetes_validate
 import yaml
 
@@ -51,6 +52,26 @@ CHECKOV_SKIPS = {
     "CKV_K8S_40": "MinIO runs as 1000, the owner of its host data directory",
     # MinIO and mc take root credentials from the environment only.
     "CKV_K8S_35": "MinIO and mc read credentials only from the environment",
+}
+
+
+# Custom resources the chart renders, which kubernetes-validate does not
+# know: closed schemas written from the CRD k3s's Traefik installs
+# (tlsstores.traefik.io, version v1alpha1), for the fields the chart uses.
+_SECRET_REF = {"type": "object", "additionalProperties": False, "required": ["secretName"],
+               "properties": {"secretName": {"type": "string", "minLength": 1}}}
+CRD_SCHEMAS = {
+    ("traefik.io/v1alpha1", "TLSStore"): {
+        "type": "object", "additionalProperties": False, "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "traefik.io/v1alpha1"}, "kind": {"const": "TLSStore"},
+            "metadata": {"type": "object", "required": ["name"],
+                         "properties": {"name": {"const": "default"}, "labels": {"type": "object"}}},
+            "spec": {"type": "object", "additionalProperties": False,
+                     "properties": {"defaultCertificate": _SECRET_REF,
+                                    "certificates": {"type": "array", "items": _SECRET_REF}}},
+        },
+    },
 }
 
 
@@ -264,6 +285,26 @@ def check_pods(docs):
     check("Ingress: Traefik, TLS from tls.secretName, served on both 80 and 443", ok)
 
 
+def check_tls_store(docs):
+    stores = kind(docs, "TLSStore")
+    ok = len(stores) == 1 and stores[0]["apiVersion"] == "traefik.io/v1alpha1" and stores[0]["metadata"]["name"] == "default" \
+        and "namespace" not in stores[0]["metadata"] \
+        and stores[0]["spec"] == {"defaultCertificate": {"secretName": INSTALLER_VALUES["tls"]["secretName"]}}
+    # Traefik looks the Secret up in the store's namespace: the release's.
+    check("a Traefik TLSStore 'default' in the release namespace serves tls.secretName to clients "
+          "that send no host name (https://IP/)", ok, json.dumps(stores)[:400])
+    for name, extra in (("tls.defaultCertificate false", {"tls": {"defaultCertificate": False}}),
+                        ("ingress.enabled false", {"ingress": {"enabled": False}})):
+        _, off = render(merge(INSTALLER_VALUES, extra))
+        check(f"no TLSStore with {name}", not kind(off, "TLSStore"))
+    err = render_error(merge(INSTALLER_VALUES, {"ingress": {"className": "nginx"}})) or ""
+    check("a TLSStore with another ingress class is refused with a readable message",
+          "tls.defaultCertificate makes a Traefik TLSStore" in err and '"nginx"' in err, err[:300] or "rendered")
+    _, quiet = render(merge(INSTALLER_VALUES, {"ingress": {"className": "nginx"}, "tls": {"defaultCertificate": False}}))
+    check("another ingress class renders once tls.defaultCertificate is false",
+          kind(quiet, "Ingress")[0]["spec"]["ingressClassName"] == "nginx")
+
+
 def check_network(docs):
     policies = kind(docs, "NetworkPolicy")
     deny = [p for p in policies if p["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/instance": RELEASE}
@@ -357,6 +398,11 @@ def check_kube_schemas(docs):
     for version in (OLDEST_KUBE, pinned_kube()):
         errors = []
         for d in docs:
+            crd = CRD_SCHEMAS.get((d["apiVersion"], d["kind"]))
+            if crd:
+                errors += [f"{d['kind']}/{d['metadata']['name']}: {e.message}"
+                           for e in jsonschema.Draft7Validator(crd).iter_errors(d)]
+                continue
             try:
                 kubernetes_validate.validate(d, version, strict=True)
             except kubernetes_validate.ValidationError as e:
@@ -403,7 +449,7 @@ def main():
     if rendered:
         files, docs = rendered
         for name, fn, arg in (("pod checks", check_pods, docs), ("network checks", check_network, docs),
-                              ("storage checks", check_storage, docs), ("seed job checks", check_seed_job, docs),
+                              ("storage checks", check_storage, docs), ("TLS store checks", check_tls_store, docs), ("seed job checks", check_seed_job, docs),
                               ("image checks", check_images, docs), ("schema checks", check_kube_schemas, docs),
                               ("checkov", check_checkov, files)):
             guarded(name, fn, arg)

@@ -90,4 +90,7 @@ seccompProfile:
 {{- if and .Values.ingress.enabled (not .Values.tls.secretName) }}
 {{- fail "tls.secretName is required when ingress.enabled: name a kubernetes.io/tls Secret" }}
 {{- end }}
+{{- if and .Values.ingress.enabled .Values.tls.defaultCertificate (ne .Values.ingress.className "traefik") }}
+{{- fail (printf "tls.defaultCertificate makes a Traefik TLSStore, but ingress.className is %q: set tls.defaultCertificate to false and configure that controller's default certificate" .Values.ingress.className) }}
+{{- end }}
 {{- end }}

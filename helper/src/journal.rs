@@ -7,6 +7,8 @@ use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fs;
+
+use crate::header::Header;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
@@ -18,9 +20,24 @@ pub struct Journal {
     /// The bundle version being (or last) installed.
     pub version: String,
     pub profile: String,
+    /// The sha256 of the installed bundle's payload: tells two builds of one
+    /// version apart. Empty in journals written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub build: String,
     /// True once every install step is done.
     pub complete: bool,
     pub steps: Vec<Entry>,
+}
+
+/// How a bundle relates to what is installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// The same build (or a journal too old to tell): resume or re-check.
+    Same,
+    /// Another version: an upgrade (or a downgrade).
+    OtherVersion,
+    /// Another build with the same version number (its content may differ).
+    OtherBuild,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,7 +51,23 @@ pub struct Entry {
 
 impl Journal {
     pub fn new(version: &str, profile: &str) -> Journal {
-        Journal { schema: SCHEMA, version: version.into(), profile: profile.into(), complete: false, steps: vec![] }
+        Journal { schema: SCHEMA, version: version.into(), profile: profile.into(), build: String::new(), complete: false, steps: vec![] }
+    }
+
+    /// A fresh journal for installing this bundle.
+    pub fn for_bundle(header: &Header) -> Journal {
+        Journal { build: header.payload_sha256.clone(), ..Journal::new(&header.version, &header.profile) }
+    }
+
+    /// What this bundle is to the installation this journal describes.
+    pub fn relation(&self, header: &Header) -> Relation {
+        if !self.version.is_empty() && self.version != header.version {
+            Relation::OtherVersion
+        } else if !self.build.is_empty() && self.build != header.payload_sha256 {
+            Relation::OtherBuild
+        } else {
+            Relation::Same
+        }
     }
 
     /// Reads the journal; None when there is none.
@@ -91,6 +124,35 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn header(version: &str, payload: &str) -> Header {
+        Header {
+            version: version.into(),
+            profile: "test".into(),
+            arch: "x86_64".into(),
+            stub_size: 1,
+            helper_size: 1,
+            helper_sha256: "h".into(),
+            payload_size: 1,
+            payload_sha256: payload.into(),
+        }
+    }
+
+    #[test]
+    fn a_bundle_is_the_same_build_another_build_or_another_version() {
+        let installed = Journal::for_bundle(&header("1.0", "aaa"));
+        assert_eq!(installed.build, "aaa");
+        assert_eq!(installed.relation(&header("1.0", "aaa")), Relation::Same);
+        assert_eq!(installed.relation(&header("1.0", "bbb")), Relation::OtherBuild);
+        assert_eq!(installed.relation(&header("1.1", "aaa")), Relation::OtherVersion);
+        assert_eq!(installed.relation(&header("1.1", "bbb")), Relation::OtherVersion);
+        // A journal from before builds were recorded cannot tell builds apart.
+        let old: Journal = serde_json::from_str(r#"{"schema":1,"version":"1.0","profile":"test","complete":true,"steps":[]}"#).unwrap();
+        assert_eq!(old.build, "");
+        assert_eq!(old.relation(&header("1.0", "bbb")), Relation::Same);
+        assert_eq!(old.relation(&header("2.0", "bbb")), Relation::OtherVersion);
+        assert!(!serde_json::to_string(&old).unwrap().contains("build"), "an unknown build is not written as empty");
+    }
 
     #[test]
     fn save_load_round_trip_is_private() {

@@ -5,7 +5,7 @@ use super::confirm::{confirm, require_root};
 use super::{uninstall, Ctx};
 use crate::bundle::Bundle;
 use crate::cli::InstallArgs;
-use crate::journal::Journal;
+use crate::journal::{Journal, Relation};
 use crate::steps::{self, Cx, Options};
 use crate::{lock, paths, preflight, runner};
 
@@ -30,18 +30,24 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     runner::log_to(&log_file("install"))?;
     runner::log_line(&format!("== floppies install {} ({})", bundle.header.version, bundle.path));
     let journal = match existing {
-        Some(old) if !old.version.is_empty() && old.version != bundle.header.version => {
-            confirm(
-                ctx,
-                &format!("floppies {} is installed. Upgrade to {} (uninstall keeping data, then install)?", old.version, bundle.header.version),
-                "sudo sh floppies-installer.run install",
-            )?;
+        Some(old) if old.relation(&bundle.header) != Relation::Same => {
+            let question = match old.relation(&bundle.header) {
+                Relation::OtherBuild => format!(
+                    "Another build of floppies {} is installed (payload {}); this file is build {}. Replace it (uninstall keeping data, then install)?",
+                    old.version,
+                    short(&old.build),
+                    short(&bundle.header.payload_sha256)
+                ),
+                _ => format!("floppies {} is installed. Upgrade to {} (uninstall keeping data, then install)?", old.version, bundle.header.version),
+            };
+            confirm(ctx, &question, "sudo sh floppies-installer.run install")?;
             ctx.out.say(format!("Upgrading: removing floppies {} (keeping data and credentials) ...", old.version));
             uninstall::remove(ctx, old, true)?;
-            Journal::new(&bundle.header.version, &bundle.header.profile)
+            Journal::for_bundle(&bundle.header)
         }
-        Some(same) if same.version == bundle.header.version => same,
-        _ => Journal::new(&bundle.header.version, &bundle.header.profile),
+        // A journal from before builds were recorded learns this one's.
+        Some(same) => Journal { build: bundle.header.payload_sha256.clone(), ..same },
+        None => Journal::for_bundle(&bundle.header),
     };
     let mut cx = Cx { out: ctx.out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
     let outcome = steps::run_install(&mut cx, &all)?;
@@ -79,15 +85,28 @@ fn summary_text(version: &str, unchanged: bool) -> String {
 fn dry_run(ctx: &Ctx, bundle: &Bundle, manifest: crate::manifest::Manifest, opts: Options, existing: Option<Journal>, all: &[Box<dyn steps::Step>]) -> Result<()> {
     let installed = existing.as_ref().is_some_and(|j| j.entry("k3s-service").is_some());
     let report = preflight::run(Some(&manifest), installed);
-    let mut journal = existing.unwrap_or_else(|| Journal::new(&bundle.header.version, &bundle.header.profile));
+    // Another version or build is removed first (keeping data): plan from scratch.
+    let replaces = existing.as_ref().filter(|j| j.relation(&bundle.header) != Relation::Same).map(|j| j.version.clone());
+    let mut journal = match existing {
+        Some(j) if replaces.is_none() => j,
+        _ => Journal::for_bundle(&bundle.header),
+    };
     journal.record("preflight", serde_json::to_value(&report.facts)?);
     let cx = Cx { out: ctx.out, bundle: Some(bundle), manifest: Some(manifest), opts, journal };
     let plan = steps::plan(&cx, all);
-    let title = format!("Install plan for floppies {} ({} profile, {}):", bundle.header.version, bundle.header.profile, bundle.header.arch);
-    ctx.out.data(&json!({ "preflight": report, "plan": plan, "changed": false }), || {
+    let mut title = format!("Install plan for floppies {} ({} profile, {}):", bundle.header.version, bundle.header.profile, bundle.header.arch);
+    if let Some(old) = &replaces {
+        title = format!("First: uninstall floppies {old} as installed now, keeping data and credentials.\n{title}");
+    }
+    ctx.out.data(&json!({ "preflight": report, "replaces": replaces, "plan": plan, "changed": false }), || {
         format!("{}\n{}", report.render(), steps::render_plan(&title, &plan))
     });
     Ok(())
+}
+
+/// The first 12 hex digits of a sha256: enough to tell builds apart in a question.
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
 }
 
 /// /var/log/floppies/COMMAND-YYYYmmddTHHMMSS.log (UTC seconds since the epoch if no clock).

@@ -30,9 +30,11 @@ ISSUE_VALUES = {
     "content": {"hostPath": "/opt/floppies/current/content"},
     "tls": {"secretName": "floppies-tls"},
 }
-# What the installer sends today (helper/src/steps/values.rs): the same,
-# plus the reader secret's name (equal to the chart's default).
-INSTALLER_VALUES = {**ISSUE_VALUES, "s3www": {"existingSecret": "floppies-s3www-reader"}}
+# What the installer sends: helper/src/steps/values.rs, whose unit test holds
+# it to this file's shape. The issue's values plus the reader secret's name
+# and the content digest.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "installer-values.json")) as _f:
+    INSTALLER_VALUES = json.load(_f)
 # The oldest Kubernetes line k3s still ships that this chart must run on.
 OLDEST_KUBE = "1.33.0"
 # Maps whose keys are data (label names), so they cannot be closed.
@@ -360,6 +362,12 @@ def check_seed_job(docs):
     check("the seed job's name does not depend on the release revision", kind(later, "Job")[0]["metadata"]["name"] == name)
     check("the seed job's name changes when its pod changes (a Job's template is immutable)",
           kind(v1, "Job")[0]["metadata"]["name"] != name and len(name) <= 63, name)
+    _, other = render(merge(INSTALLER_VALUES, {"content": {"digest": "sha256:" + "1" * 64}}))
+    check("new content (content.digest) gives the seed job a new name, so it runs again",
+          kind(other, "Job")[0]["metadata"]["name"] != name
+          and kind(other, "Job")[0]["metadata"]["annotations"]["floppies/content-digest"] == "sha256:" + "1" * 64, name)
+    err = render_error(merge(INSTALLER_VALUES, {"content": {"digest": "md5:abc"}})) or ""
+    check("schema rejects a content.digest that is not sha256:HEX", "schema" in err.lower(), err[:300] or "rendered")
     tmp = [v for v in job["spec"].get("template", {}).get("spec", {}).get("volumes", []) if v["name"] == "tmp"]
     check("the seed job's /tmp (mc's config, with the root credentials) is in memory, not on the host's disk",
           len(tmp) == 1 and tmp[0].get("emptyDir", {}).get("medium") == "Memory", str(tmp))

@@ -23,6 +23,9 @@ enum Command {
         /// Directory the set's `from` paths are relative to
         #[arg(long, default_value = ".")]
         base: Utf8PathBuf,
+        /// Where the generated inputs (`from` under `out/`) are (default: BASE/out)
+        #[arg(long)]
+        scratch: Option<Utf8PathBuf>,
         #[arg(long)]
         version: String,
         #[arg(long, default_value = "x86_64")]
@@ -102,8 +105,11 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Pack { set, base, version, arch, level, out } => {
-            let s = spec::ArtifactSet::load(&set)?;
+        Command::Pack { set, base, scratch, version, arch, level, out } => {
+            let mut s = spec::ArtifactSet::load(&set)?;
+            if let Some(scratch) = scratch {
+                s = s.with_scratch_dir(&scratch);
+            }
             let m = spec::pack(&s, &base, &version, &arch, level, &out).with_context(|| format!("could not pack '{set}'"))?;
             eprintln!("packed {} artifacts into {out}", m.artifacts.len());
         }

@@ -25,7 +25,9 @@ pub struct Input {
     /// Path inside the payload.
     pub path: String,
     pub role: Role,
-    /// File or directory to take it from, relative to the set's base dir.
+    /// File or directory to take it from, relative to the set's base dir; a
+    /// path under `out/` is a generated input, found in the build's scratch
+    /// dir (see `with_scratch_dir`).
     pub from: Utf8PathBuf,
     /// Recorded in the manifest: upstream URL or image ref, or `stand-in: ...`.
     pub source: String,
@@ -47,6 +49,17 @@ impl ArtifactSet {
             bail!("'{path}': a production artifact set must not contain stand-ins");
         }
         Ok(set)
+    }
+
+    /// Takes the generated inputs (`from` under `out/`) from SCRATCH instead,
+    /// so a build with its own scratch dir packs what it made itself.
+    pub fn with_scratch_dir(mut self, scratch: &Utf8Path) -> ArtifactSet {
+        for input in &mut self.artifacts {
+            if let Ok(rest) = input.from.strip_prefix("out") {
+                input.from = scratch.join(rest);
+            }
+        }
+        self
     }
 }
 
@@ -132,4 +145,27 @@ fn walk(dir: &Utf8Path) -> Result<Vec<(String, Utf8PathBuf)>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_inputs_come_from_the_scratch_dir_and_sources_stay() {
+        let set: ArtifactSet = serde_json::from_value(serde_json::json!({
+            "name": "floppies", "profile": "test", "k3s_version": "stand-in",
+            "artifacts": [
+                {"path": "content", "role": "content", "from": "out/test/content", "source": "test"},
+                {"path": "charts/floppies.tgz", "role": "chart", "from": "charts/floppies", "source": "test", "package": "tgz"},
+                {"path": "k3s/k3s", "role": "k3s-binary", "from": "outside/k3s", "source": "stand-in: test"}
+            ]
+        }))
+        .unwrap();
+        let set = set.with_scratch_dir(Utf8Path::new("/scratch/two"));
+        let from: Vec<&str> = set.artifacts.iter().map(|a| a.from.as_str()).collect();
+        assert_eq!(from, ["/scratch/two/test/content", "charts/floppies", "outside/k3s"]);
+        // An absolute scratch path wins over the base in pack's base.join(from).
+        assert_eq!(Utf8Path::new("/repo").join(&set.artifacts[0].from), "/scratch/two/test/content");
+    }
 }

@@ -441,6 +441,30 @@ def check_checkov(files):
               not failed and passed > 0, "; ".join(failed)[:800])
 
 
+def check_build_completeness():
+    """build/chart-images, as build/bundle runs it before packing anything."""
+    script = os.path.join(ROOT, "build", "chart-images")
+    ok = subprocess.run([sys.executable, "-B", script, CHART, PINS], capture_output=True, text=True, timeout=300)
+    check("build/chart-images passes: every image the chart renders is in airgap/pins.json", ok.returncode == 0, ok.stderr[-400:])
+    with open(PINS) as f:
+        pins = json.load(f)
+    gone = next(i["reference"] for i in pins["images"] if "s3www" in i["reference"])
+    pins["images"] = [i for i in pins["images"] if i["reference"] != gone]
+    with tempfile.TemporaryDirectory() as tmp:
+        short = os.path.join(tmp, "pins.json")
+        with open(short, "w") as f:
+            json.dump(pins, f)
+        # The bundle script itself, with an image missing: it must stop at the
+        # check (the tools it would build with do not even exist here).
+        env = dict(os.environ, VERSION="0.0.0", HELPER="/nonexistent", BUILD_TOOL="/nonexistent", PINS=short,
+                   OUT_DIR=os.path.join(tmp, "out"), DIST_DIR=os.path.join(tmp, "dist"))
+        for profile in ("test", "prod"):
+            bad = subprocess.run([os.path.join(ROOT, "build", "bundle"), profile], env=env, capture_output=True, text=True, timeout=600)
+            check(f"build/bundle {profile} fails before building, naming an image the chart uses that the bundle lacks",
+                  bad.returncode != 0 and f"references {gone}" in bad.stderr and "not in the bundle's image list" in bad.stderr
+                  and not os.path.exists(os.path.join(tmp, "dist")), bad.stderr[-400:])
+
+
 def check_own_scripts():
     run = os.path.join(ROOT, "tests", "chart", "run")
     syntax = subprocess.run(["bash", "-n", run], capture_output=True, text=True)
@@ -453,6 +477,7 @@ def check_own_scripts():
 def main():
     guarded("contract checks", check_contract)
     guarded("script checks", check_own_scripts)
+    guarded("build completeness checks", check_build_completeness)
     rendered = guarded("render with the installer's values", render, INSTALLER_VALUES)
     if rendered:
         files, docs = rendered

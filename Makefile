@@ -26,12 +26,18 @@ all: prod
 prod: helper
 	build/bundle prod
 
-## The test installer, built offline from stand-ins (never a release), and an
-## older-version one the VM upgrade scenario starts from.
-test-bundle: dist/floppies-installer-test.run out/previous/floppies-installer-test.run
+## The test installer, built offline from stand-ins (never a release), an
+## older-version one the VM upgrade scenario starts from, and a rebuild of the
+## same version with other content (VM scenario 13).
+test-bundle: dist/floppies-installer-test.run out/previous/floppies-installer-test.run \
+		out/rebuilt/floppies-installer-test.run
 
 out/previous/floppies-installer-test.run: dist/floppies-installer-test.run
 	VERSION=0.0.1 OUT_DIR=$(CURDIR)/out/previous-build DIST_DIR=$(CURDIR)/out/previous build/bundle test
+
+out/rebuilt/floppies-installer-test.run: dist/floppies-installer-test.run $(wildcard test-vm/stand-ins/content-rebuilt/*)
+	CONTENT_DIR=$(CURDIR)/test-vm/stand-ins/content-rebuilt OUT_DIR=$(CURDIR)/out/rebuilt-build \
+		DIST_DIR=$(CURDIR)/out/rebuilt build/bundle test
 
 dist/floppies-installer-test.run: helper stub.sh build/bundle airgap/test.json airgap/pins.json \
 		$(shell find charts test-vm/stand-ins -type f 2>/dev/null)

@@ -230,13 +230,14 @@ compare() {
 }
 
 # The bundle's content file and its sha256 (from the bundle's manifest).
+# content_sha256 PATH [BUNDLE]: from BUNDLE's manifest (default: the one under test).
 content_sha256() {
-    sh "$BUNDLE" --info 2>/dev/null | awk '$1 == "content" && $2 == "content/'"$1"'" {print $6}'
+    sh "${2:-$BUNDLE}" --info 2>/dev/null | awk '$1 == "content" && $2 == "content/'"$1"'" {print $6}'
 }
 
-# http_equals CHECK PATH: GET http://127.0.0.1/PATH returns the bundled content.
+# http_equals PATH CHECK [BUNDLE]: GET http://127.0.0.1/PATH returns the content BUNDLE carries.
 http_equals() {
-    _want=$(content_sha256 "$1")
+    _want=$(content_sha256 "$1" "${3:-}")
     # (busybox 1.35's wget crashes with -T: timeout bounds it instead.)
     _got=$(timeout 20 busybox wget -q -O - "http://127.0.0.1/$1" 2>/dev/null | sha256sum | cut -d' ' -f1)
     if [ -n "$_want" ] && [ "$_got" = "$_want" ]; then

@@ -1,7 +1,9 @@
 """Checks of charts/floppies with real Helm (helm-python-sdk): lint, render,
 values and schema contract, Pod Security "restricted" field by field,
-network flows, images against airgap/pins.json, Kubernetes schemas,
-checkov, and the seed script (seed_test.py). Run by tests/chart/run."""
+network flows, images against airgap/pins.json and the build's own
+completeness check (build/chart-images), Kubernetes schemas (Traefik's
+TLSStore against a schema written from its CRD), checkov, and the seed
+script (seed_test.py). Run by tests/chart/run."""
 
 import json
 import os
@@ -295,6 +297,11 @@ def check_tls_store(docs):
     # Traefik looks the Secret up in the store's namespace: the release's.
     check("a Traefik TLSStore 'default' in the release namespace serves tls.secretName to clients "
           "that send no host name (https://IP/)", ok, json.dumps(stores)[:400])
+    # The customer-certificate case: their certificate in a Secret of their naming.
+    _, own = render(merge(INSTALLER_VALUES, {"tls": {"secretName": "customer-own-tls"}}))
+    check("a customer's certificate Secret is the one the Ingress and the default TLSStore use",
+          kind(own, "Ingress")[0]["spec"]["tls"][0]["secretName"] == "customer-own-tls"
+          and kind(own, "TLSStore")[0]["spec"]["defaultCertificate"]["secretName"] == "customer-own-tls")
     for name, extra in (("tls.defaultCertificate false", {"tls": {"defaultCertificate": False}}),
                         ("ingress.enabled false", {"ingress": {"enabled": False}})):
         _, off = render(merge(INSTALLER_VALUES, extra))

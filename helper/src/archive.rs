@@ -395,7 +395,8 @@ mod tests {
         (z, Expected { sha256, size })
     }
 
-    /// A scratch dir under the system temp dir, removed when dropped.
+    /// A scratch dir inside a private dir under the system temp dir (so what
+    /// lands beside it is this test's doing), both removed when dropped.
     struct Tmp(Utf8PathBuf);
 
     impl std::ops::Deref for Tmp {
@@ -407,16 +408,16 @@ mod tests {
 
     impl Drop for Tmp {
         fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
+            let _ = fs::remove_dir_all(self.0.parent().expect("scratch has a parent"));
         }
     }
 
     fn tmp() -> Tmp {
         let id = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_alphanumeric(), "");
-        let base = std::env::temp_dir().join(format!("floppies-archive-test-{}-{id}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
-        fs::create_dir_all(&base).unwrap();
-        Tmp(Utf8PathBuf::from_path_buf(base).unwrap())
+        let root = std::env::temp_dir().join(format!("floppies-archive-test-{}-{id}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("scratch")).unwrap();
+        Tmp(Utf8PathBuf::from_path_buf(root.join("scratch")).unwrap())
     }
 
     use tar::EntryType::{Directory as D, Regular as F, Symlink as S, Link as L};

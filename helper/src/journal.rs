@@ -7,10 +7,10 @@ use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fs;
-
-use crate::header::Header;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+use crate::header::Header;
 
 pub const SCHEMA: u32 = 1;
 

@@ -235,11 +235,16 @@ content_sha256() {
     sh "${2:-$BUNDLE}" --info 2>/dev/null | awk '$1 == "content" && $2 == "content/'"$1"'" {print $6}'
 }
 
+# http_sha256 PATH: the sha256 of what GET http://127.0.0.1/PATH returns.
+http_sha256() {
+    # (busybox 1.35's wget crashes with -T: timeout bounds it instead.)
+    timeout 20 busybox wget -q -O - "http://127.0.0.1/$1" 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
 # http_equals PATH CHECK [BUNDLE]: GET http://127.0.0.1/PATH returns the content BUNDLE carries.
 http_equals() {
     _want=$(content_sha256 "$1" "${3:-}")
-    # (busybox 1.35's wget crashes with -T: timeout bounds it instead.)
-    _got=$(timeout 20 busybox wget -q -O - "http://127.0.0.1/$1" 2>/dev/null | sha256sum | cut -d' ' -f1)
+    _got=$(http_sha256 "$1")
     if [ -n "$_want" ] && [ "$_got" = "$_want" ]; then
         pass "$2"
     else

@@ -37,7 +37,7 @@ run install-rebuilt sh "$REBUILT" install --yes
 expect_rc install-rebuilt-exit-0 0
 expect_out says-kept "Kept the bucket's own copy of 1 file"
 http_equals notes.txt http-new-file-served "$REBUILT"
-got=$(timeout 20 busybox wget -q -O - http://127.0.0.1/floppy.gif 2> /dev/null | sha256sum | cut -d' ' -f1)
+got=$(http_sha256 floppy.gif)
 check customer-copy-kept "floppy.gif is no longer the customer's copy (sha256 $got)" test "$got" = "$customer"
 run install-rebuilt-again sh "$REBUILT" install --yes
 expect_rc install-rebuilt-again-exit-0 0

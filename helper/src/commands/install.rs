@@ -29,9 +29,11 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let _lock = lock::acquire(&paths::host(paths::LOCK_FILE))?;
     runner::log_to(&log_file("install"))?;
     runner::log_line(&format!("== floppies install {} ({})", bundle.header.version, bundle.path));
-    let journal = match existing {
-        Some(old) if old.relation(&bundle.header) != Relation::Same => {
-            let question = match old.relation(&bundle.header) {
+    let journal = match existing.map(|j| (j.relation(&bundle.header), j)) {
+        // A journal from before builds were recorded learns this one's.
+        Some((Relation::Same, same)) => Journal { build: bundle.header.payload_sha256.clone(), ..same },
+        Some((relation, old)) => {
+            let question = match relation {
                 Relation::OtherBuild => format!(
                     "Another build of floppies {} is installed (payload {}); this file is build {}. Replace it (uninstall keeping data, then install)?",
                     old.version,
@@ -45,8 +47,6 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
             uninstall::remove(ctx, old, true)?;
             Journal::for_bundle(&bundle.header)
         }
-        // A journal from before builds were recorded learns this one's.
-        Some(same) => Journal { build: bundle.header.payload_sha256.clone(), ..same },
         None => Journal::for_bundle(&bundle.header),
     };
     let mut cx = Cx { out: ctx.out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
@@ -86,10 +86,9 @@ fn dry_run(ctx: &Ctx, bundle: &Bundle, manifest: crate::manifest::Manifest, opts
     let installed = existing.as_ref().is_some_and(|j| j.entry("k3s-service").is_some());
     let report = preflight::run(Some(&manifest), installed);
     // Another version or build is removed first (keeping data): plan from scratch.
-    let replaces = existing.as_ref().filter(|j| j.relation(&bundle.header) != Relation::Same).map(|j| j.version.clone());
-    let mut journal = match existing {
-        Some(j) if replaces.is_none() => j,
-        _ => Journal::for_bundle(&bundle.header),
+    let (mut journal, replaces) = match existing {
+        Some(j) if j.relation(&bundle.header) == Relation::Same => (j, None),
+        other => (Journal::for_bundle(&bundle.header), other.map(|j| j.version)),
     };
     journal.record("preflight", serde_json::to_value(&report.facts)?);
     let cx = Cx { out: ctx.out, bundle: Some(bundle), manifest: Some(manifest), opts, journal };

@@ -52,6 +52,14 @@ pub struct Options {
     pub tls: Option<(camino::Utf8PathBuf, camino::Utf8PathBuf)>,
 }
 
+#[cfg(test)]
+impl Options {
+    /// What the unit tests run steps with: keep data, no questions, no ufw change.
+    pub fn for_test() -> Options {
+        Options { ufw: UfwMode::Keep, keep_data: true, yes: true, wait_timeout: 1, tls: None }
+    }
+}
+
 /// What every step sees.
 pub struct Cx<'a> {
     pub out: &'a Reporter,

@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn kept_data_or_an_earlier_check_lets_the_bucket_differ() {
         let out = crate::report::Reporter::new(false, true);
-        let opts = super::super::Options { ufw: super::super::UfwMode::Keep, keep_data: true, yes: true, wait_timeout: 1, tls: None };
+        let opts = super::super::Options::for_test();
         let mut cx = Cx { out: &out, bundle: None, manifest: None, opts, journal: crate::journal::Journal::new("1.0", "test") };
         assert!(!bucket_may_differ(&cx), "a fresh install serves exactly the bundle");
         cx.journal.record("credentials", json!({ "created_password": true }));

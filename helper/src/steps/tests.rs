@@ -75,7 +75,7 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     let bundle = Bundle::open(&run).unwrap();
     let manifest = bundle.manifest().unwrap();
     let out = Reporter::new(false, true);
-    let opts = Options { ufw: UfwMode::Keep, keep_data: true, yes: true, wait_timeout: 1, tls: None };
+    let opts = Options::for_test();
     let mut cx = Cx { out: &out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal: Journal::new("9.9.9-test", "test") };
     cx.journal.record("preflight", serde_json::json!({"image_variant": "cpuv1"}));
     let file_steps: Vec<Box<dyn Step>> = vec![Box::new(unpack::Unpack), Box::new(credentials::Credentials), Box::new(stage::StageK3s)];

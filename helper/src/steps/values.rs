@@ -75,7 +75,7 @@ mod tests {
         }))
         .unwrap();
         let out = crate::report::Reporter::new(false, true);
-        let opts = super::super::Options { ufw: super::super::UfwMode::Keep, keep_data: true, yes: true, wait_timeout: 1, tls: None };
+        let opts = super::super::Options::for_test();
         let cx = Cx { out: &out, bundle: None, manifest: Some(manifest.clone()), opts, journal: crate::journal::Journal::new("1.0", "test") };
         let values = helm_values(&cx).unwrap();
         let fixture: Value = serde_json::from_str(include_str!("../../../tests/chart/installer-values.json")).unwrap();

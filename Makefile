@@ -5,6 +5,9 @@ ARCH           ?= x86_64
 ZSTD_LEVEL     ?= 12
 FLOPPIES_CACHE ?= $(HOME)/.cache/floppies
 OFFLINE        ?= 0
+# 1: refuse any upstream artifact whose sha256 or digest is null in
+# airgap/pins.json (release builds); 0: resolve it now and record that.
+STRICT_PINS    ?= 0
 
 RUST_TARGET := x86_64-unknown-linux-gnu
 CARGO       := cargo
@@ -16,15 +19,25 @@ RELEASE_DIR := $(TARGET_DIR)/$(RUST_TARGET)/release
 HELPER      := $(RELEASE_DIR)/floppies
 BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
-export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE HELPER BUILD_TOOL
+export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod test-bundle helper test test-deps test-vm bench pin clean
+.PHONY: all prod release prereqs test-bundle helper test test-deps test-vm bench pin clean
 
 all: prod
 
-## The production installer, from the pinned upstream artifacts (needs them fetched or cached).
+## The production installer from upstream artifacts: pinned ones as pinned,
+## null pins resolved now from the release's checksum file or the registry.
 prod: helper
 	build/bundle prod
+
+## A release: the same, but every artifact must be pinned in airgap/pins.json.
+release:
+	$(MAKE) STRICT_PINS=1 prod
+
+## Everything the build needs, checked at once before anything is compiled
+## (as root on Debian/Ubuntu, missing apt packages are installed).
+prereqs:
+	build/check-prereqs
 
 ## The test installer, built offline from stand-ins (never a release), an
 ## older-version one the VM upgrade scenario starts from, and a rebuild of the
@@ -44,7 +57,7 @@ dist/floppies-installer-test.run: helper stub.sh build/bundle airgap/test.json a
 	build/bundle test
 
 # Always asks cargo, which knows when sources or RUSTFLAGS changed (timestamps would not).
-helper:
+helper: prereqs
 	cd helper && RUSTFLAGS="$(RUSTFLAGS_STATIC)" $(CARGO) build --release --locked \
 		--target $(RUST_TARGET) --target-dir "$(TARGET_DIR)"
 

@@ -39,6 +39,10 @@ pub struct Artifact {
     pub sha256: String,
     /// Where it came from: an upstream URL, an image reference, or `stand-in: ...`.
     pub source: String,
+    /// For an upstream artifact: `pinned in airgap/pins.json`, or `resolved at
+    /// build time from URL` where the pin was null (see pack::provenance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<Image>,
 }
@@ -64,6 +68,9 @@ pub struct Image {
     /// ISA-needed notes (see pack::isa); absent for other architectures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x86_64_level: Option<u8>,
+    /// How its digest was pinned (app images of a production build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
 }
 
 pub const SCHEMA: u32 = 1;
@@ -87,6 +94,7 @@ mod tests {
             size: 1,
             sha256: "00".into(),
             source: "x".into(),
+            pinned: None,
             images: vec![],
         };
         let json = serde_json::to_string(&a).unwrap();

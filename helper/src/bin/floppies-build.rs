@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand};
-use floppies::pack::{assemble, content, fetch, oci, spec};
+use floppies::pack::{assemble, content, fetch, oci, sbom, spec};
 
 /// Builds floppies installer files.
 #[derive(Parser)]
@@ -26,6 +26,9 @@ enum Command {
         /// Where the generated inputs (`from` under `out/`) are (default: BASE/out)
         #[arg(long)]
         scratch: Option<Utf8PathBuf>,
+        /// How fetch pinned the upstream inputs (its provenance.json; required for prod)
+        #[arg(long)]
+        provenance: Option<Utf8PathBuf>,
         #[arg(long)]
         version: String,
         #[arg(long, default_value = "x86_64")]
@@ -74,6 +77,9 @@ enum Command {
         /// Use the cache alone; name every missing item
         #[arg(long)]
         offline: bool,
+        /// Refuse any item whose sha256 or digest is null instead of resolving it now
+        #[arg(long)]
+        strict: bool,
         #[arg(long, default_value = "x86_64")]
         arch: String,
         /// Write k3s, k3s-airgap-images.tar.zst and app-images.tar here
@@ -85,6 +91,14 @@ enum Command {
     Pin {
         #[arg(long)]
         pins: Utf8PathBuf,
+    },
+    /// Write an SPDX 2.3 JSON bill of materials of a built .run file (its
+    /// artifacts and images, each with sha256, source and how it was pinned)
+    Sbom {
+        #[arg(long)]
+        run: Utf8PathBuf,
+        #[arg(long)]
+        out: Utf8PathBuf,
     },
     /// Write the default content, an animated floppy-disk GIF
     Gif {
@@ -105,10 +119,13 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Pack { set, base, scratch, version, arch, level, out } => {
+        Command::Pack { set, base, scratch, provenance, version, arch, level, out } => {
             let mut s = spec::ArtifactSet::load(&set)?;
             if let Some(scratch) = scratch {
                 s = s.with_scratch_dir(&scratch);
+            }
+            if let Some(p) = provenance {
+                s = s.with_provenance(floppies::pack::provenance::Provenance::load(&p)?);
             }
             let m = spec::pack(&s, &base, &version, &arch, level, &out).with_context(|| format!("could not pack '{set}'"))?;
             eprintln!("packed {} artifacts into {out}", m.artifacts.len());
@@ -127,12 +144,15 @@ fn run(cli: Cli) -> Result<()> {
             images.dedup_by(|a, b| a.0 == b.0);
             oci::standin(&images, &out)?;
         }
-        Command::Fetch { pins, cache, offline, arch, out } => {
-            let opts = fetch::Options { pins: &pins, cache: &cache, arch: &arch, offline, out: out.as_deref() };
+        Command::Fetch { pins, cache, offline, strict, arch, out } => {
+            let opts = fetch::Options { pins: &pins, cache: &cache, arch: &arch, offline, strict, out: out.as_deref() };
             let g = fetch::fetch(&opts)?;
-            eprintln!("all pinned artifacts for {arch} are in {cache}: k3s, its air-gap images and {} app images", g.images.len());
+            let pins = g.provenance.artifacts.iter().map(|a| &a.pinned).chain(g.provenance.images.iter().map(|i| &i.pinned));
+            let resolved = pins.filter(|p| p.starts_with("resolved")).count();
+            eprintln!("all artifacts for {arch} are in {cache}: k3s, its air-gap images and {} app images ({resolved} resolved at build time)", g.images.len());
         }
         Command::Pin { pins } => fetch::pin(&pins)?,
+        Command::Sbom { run, out } => sbom::write(&run, &sbom::creation_time()?, &out)?,
         Command::Gif { out } => content::floppy_gif(&out)?,
     }
     Ok(())

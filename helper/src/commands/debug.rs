@@ -42,9 +42,15 @@ pub fn render_manifest(m: &Manifest) -> String {
     for a in &m.artifacts {
         text.push_str(&format!("  {:<11} {:<40} {:>12} bytes  sha256 {}\n", role_name(a), a.path, a.size, a.sha256));
         text.push_str(&format!("  {:<11} source: {}\n", "", a.source));
+        if let Some(p) = &a.pinned {
+            text.push_str(&format!("  {:<11} pinned: {p}\n", ""));
+        }
         for i in &a.images {
             let level = i.x86_64_level.map(|l| format!(" (needs x86-64-v{l})")).unwrap_or_default();
             text.push_str(&format!("  {:<11} image: {} {}{level}\n", "", i.reference, i.digest));
+            if let Some(p) = &i.pinned {
+                text.push_str(&format!("  {:<11}   pinned: {p}\n", ""));
+            }
         }
     }
     text

@@ -9,7 +9,6 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::io::{BufReader, Read};
 
 const PT_NOTE: u32 = 4;
@@ -151,9 +150,7 @@ pub fn layer_level(blob: impl Read) -> Result<Option<u8>> {
 /// For each image an OCI archive names (by manifest digest), the highest level
 /// its binaries need; None where no binary carries a note (it runs on v1).
 pub fn archive_levels(archive: &Utf8Path, arch: &str) -> Result<BTreeMap<String, Option<u8>>> {
-    let open = || -> Result<tar::Archive<fs::File>> {
-        Ok(tar::Archive::new(fs::File::open(archive).with_context(|| format!("could not open '{archive}'"))?))
-    };
+    let open = || -> Result<tar::Archive<Box<dyn Read>>> { Ok(tar::Archive::new(super::tarball::open_archive(archive)?)) };
     // Pass 1: the JSON documents (index, manifests), which are small.
     let mut docs: BTreeMap<String, Value> = BTreeMap::new();
     let mut index = Value::Null;

@@ -7,6 +7,8 @@ pub mod content;
 pub mod fetch;
 pub mod isa;
 pub mod oci;
+pub mod provenance;
 pub mod registry;
+pub mod sbom;
 pub mod spec;
 pub mod tarball;

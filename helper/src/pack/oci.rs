@@ -186,8 +186,7 @@ pub fn write_archive(images: &[Pulled], cache: &Cache, out: &Utf8Path) -> Result
 
 /// The image names and manifest digests an OCI archive's index.json records.
 pub fn image_names(archive: &Utf8Path) -> Result<Vec<Image>> {
-    let file = fs::File::open(archive).with_context(|| format!("could not open '{archive}'"))?;
-    let mut tar = tar::Archive::new(file);
+    let mut tar = tar::Archive::new(super::tarball::open_archive(archive)?);
     for entry in tar.entries().with_context(|| format!("could not read '{archive}'"))? {
         let mut entry = entry.with_context(|| format!("could not read '{archive}'"))?;
         if entry.path()?.as_os_str() != "index.json" {
@@ -202,7 +201,7 @@ pub fn image_names(archive: &Utf8Path) -> Result<Vec<Image>> {
             let (Some(name), Some(d)) = (name, m["digest"].as_str()) else {
                 bail!("'{archive}': an image in index.json has no name; containerd would import it unnamed");
             };
-            images.push(Image { reference: name.to_string(), digest: d.to_string(), x86_64_level: None });
+            images.push(Image { reference: name.to_string(), digest: d.to_string(), x86_64_level: None, pinned: None });
         }
         images.sort_by(|a, b| a.reference.cmp(&b.reference));
         return Ok(images);
@@ -239,6 +238,11 @@ mod tests {
         let levels = super::super::isa::archive_levels(&a, "x86_64").unwrap();
         let by_name: Vec<Option<u8>> = names.iter().map(|i| levels[&i.digest]).collect();
         assert_eq!(by_name, [Some(1), Some(2), Some(1)], "the build reads back the level each stand-in claims");
+        // Compressed, as k3s ships its air-gap archive: the same names and levels.
+        let zst = dir.join("a.tar.zst");
+        fs::write(&zst, zstd::encode_all(&fs::read(&a).unwrap()[..], 3).unwrap()).unwrap();
+        assert_eq!(image_names(&zst).unwrap(), names);
+        assert_eq!(super::super::isa::archive_levels(&zst, "x86_64").unwrap(), levels);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,6 +5,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 use std::fs;
 
+use super::provenance::Provenance;
 use super::{isa, oci, tarball};
 use crate::hashing::sha256_of;
 use crate::manifest::{self, Artifact, BundleInfo, Image, K3sInfo, Manifest, Role};
@@ -17,6 +18,9 @@ pub struct ArtifactSet {
     pub profile: String,
     pub k3s_version: String,
     pub artifacts: Vec<Input>,
+    /// How fetch pinned the upstream inputs (a production build must have it).
+    #[serde(skip)]
+    pub provenance: Option<Provenance>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,10 +65,19 @@ impl ArtifactSet {
         }
         self
     }
+
+    /// Records in the manifest how fetch pinned each upstream input.
+    pub fn with_provenance(mut self, provenance: Provenance) -> ArtifactSet {
+        self.provenance = Some(provenance);
+        self
+    }
 }
 
 /// Packs the set into `out` and returns the manifest written into it.
 pub fn pack(set: &ArtifactSet, base: &Utf8Path, version: &str, arch: &str, level: i32, out: &Utf8Path) -> Result<Manifest> {
+    if set.profile == "prod" && set.provenance.is_none() {
+        bail!("a production payload records how each upstream artifact was pinned: pass fetch's {} (--provenance)", super::provenance::FILE_NAME);
+    }
     let mut files: Vec<tarball::FileEntry> = Vec::new();
     let mut artifacts = Vec::new();
     for input in &set.artifacts {
@@ -77,16 +90,16 @@ pub fn pack(set: &ArtifactSet, base: &Utf8Path, version: &str, arch: &str, level
             let tgz = out.with_file_name(format!("{}.tgz", from.file_name().unwrap_or("chart")));
             tarball::chart_tgz(&from, &walk(&from)?, &tgz)?;
             from = tgz;
-            artifacts.push(describe(&from, &input.path, input, arch)?);
+            artifacts.push(describe(&from, &input.path, input, arch, set.provenance.as_ref())?);
             files.push(tarball::FileEntry { path: input.path.clone(), source: from, executable: false });
         } else if meta.is_dir() {
             for (rel, file) in walk(&from)? {
                 let path = format!("{}/{rel}", input.path.trim_end_matches('/'));
-                artifacts.push(describe(&file, &path, input, arch)?);
+                artifacts.push(describe(&file, &path, input, arch, set.provenance.as_ref())?);
                 files.push(tarball::FileEntry { path, source: file, executable: input.executable });
             }
         } else {
-            artifacts.push(describe(&from, &input.path, input, arch)?);
+            artifacts.push(describe(&from, &input.path, input, arch, set.provenance.as_ref())?);
             files.push(tarball::FileEntry { path: input.path.clone(), source: from, executable: input.executable });
         }
     }
@@ -102,14 +115,46 @@ pub fn pack(set: &ArtifactSet, base: &Utf8Path, version: &str, arch: &str, level
     Ok(manifest)
 }
 
-fn describe(file: &Utf8Path, path: &str, input: &Input, arch: &str) -> Result<Artifact> {
+fn describe(file: &Utf8Path, path: &str, input: &Input, arch: &str, provenance: Option<&Provenance>) -> Result<Artifact> {
     let f = fs::File::open(file).with_context(|| format!("could not open '{file}'"))?;
     let (sha256, size) = sha256_of(f).with_context(|| format!("could not read '{file}'"))?;
-    let images = match input.role {
+    let mut images = match input.role {
         Role::K3sImages | Role::AppImages => with_levels(file, oci::image_names(file)?, arch)?,
         _ => Vec::new(),
     };
-    Ok(Artifact { path: path.to_string(), role: input.role, size, sha256, source: input.source.clone(), images })
+    let pinned = match provenance {
+        Some(p) => pinned(p, input.role, &sha256, &mut images).with_context(|| format!("artifact '{path}' ('{file}')"))?,
+        None => None,
+    };
+    Ok(Artifact { path: path.to_string(), role: input.role, size, sha256, source: input.source.clone(), pinned, images })
+}
+
+/// How fetch pinned the k3s files (checked to be the very bytes it gathered)
+/// and each app image; the app archive as a whole says "pinned in FILE" only
+/// if every image in it is.
+fn pinned(p: &Provenance, role: Role, sha256: &str, images: &mut [manifest::Image]) -> Result<Option<String>> {
+    match role {
+        Role::K3sBinary | Role::K3sImages => {
+            let pin = p.artifact(role).context("fetch's provenance does not name it")?;
+            if pin.sha256 != sha256 {
+                bail!("its sha256 is {sha256}, but fetch gathered {}: run the build again", pin.sha256);
+            }
+            Ok(Some(pin.pinned.clone()))
+        }
+        Role::AppImages => {
+            for image in images.iter_mut() {
+                let pin = p.image(&image.digest).with_context(|| format!("fetch's provenance does not name {}", image.digest))?;
+                image.pinned = Some(pin.pinned.clone());
+            }
+            let resolved = p.images.iter().filter(|i| !i.pinned.starts_with("pinned in ")).count();
+            Ok(Some(match resolved {
+                // `pinned in FILE`, without a mirror's `; fetched from URL`
+                0 => p.images.first().map_or("no images", |i| i.pinned.split(';').next().unwrap_or_default()).to_string(),
+                n => format!("{n} of {} images resolved at build time (each image says how)", p.images.len()),
+            }))
+        }
+        Role::Chart | Role::Content => Ok(None),
+    }
 }
 
 /// Records the x86-64 level each image's binaries need (x86-64 bundles only).

@@ -20,6 +20,21 @@ pub struct FileEntry {
 }
 
 /// Writes `manifest_json` and `files` to `out` (via a temp file and rename).
+/// Opens an image archive as a tar stream, decompressing it by its magic
+/// bytes: k3s's air-gap archive comes as .tar.zst (or .tar.gz), ours as .tar.
+pub fn open_archive(path: &Utf8Path) -> Result<Box<dyn std::io::Read>> {
+    use std::io::{BufRead, BufReader};
+    let mut file = BufReader::new(fs::File::open(path).with_context(|| format!("could not open '{path}'"))?);
+    let magic = file.fill_buf().with_context(|| format!("could not read '{path}'"))?;
+    Ok(if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(file).with_context(|| format!("could not start decompressing '{path}'"))?)
+    } else if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    })
+}
+
 pub fn write(out: &Utf8Path, manifest_json: &[u8], files: &mut [FileEntry], level: i32) -> Result<()> {
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let tmp = Utf8PathBuf::from(format!("{out}.tmp"));

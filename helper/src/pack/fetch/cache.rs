@@ -141,6 +141,75 @@ impl Cache {
     }
 }
 
+/// What earlier builds resolved for unpinned items, `$FLOPPIES_CACHE/resolved.json`
+/// (key: a checksum URL and file name, or an image reference), so that a cache
+/// filled online builds the same file offline.
+pub struct Memo {
+    path: Utf8PathBuf,
+    entries: std::collections::BTreeMap<String, Resolution>,
+    changed: bool,
+}
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Resolution {
+    value: String,
+    /// `resolved at build time from URL`
+    pinned: String,
+}
+
+impl Memo {
+    pub const FILE_NAME: &'static str = "resolved.json";
+
+    pub fn open(root: &Utf8Path) -> Result<Memo> {
+        let path = root.join(Self::FILE_NAME);
+        let entries = match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).with_context(|| {
+                format!("'{path}' is damaged: remove it (the next online build writes it again)")
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+            Err(e) => return Err(e).with_context(|| format!("could not read '{path}'")),
+        };
+        Ok(Memo {
+            path,
+            entries,
+            changed: false,
+        })
+    }
+
+    /// The value and `pinned` text resolved earlier for KEY: the same text as
+    /// then, so that an offline build from this cache gives the same bytes.
+    pub fn recall(&self, key: &str) -> Option<(String, String)> {
+        self.entries.get(key).map(|r| (r.value.clone(), r.pinned.clone()))
+    }
+
+    pub fn remember(&mut self, key: &str, value: &str, pinned: &str) {
+        self.changed = true;
+        self.entries.insert(
+            key.to_string(),
+            Resolution {
+                value: value.to_string(),
+                pinned: pinned.to_string(),
+            },
+        );
+    }
+
+    pub fn save(&self) -> Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
+        let dir = self
+            .path
+            .parent()
+            .context("bug: the memo has no directory")?;
+        fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
+        let tmp = Utf8PathBuf::from(format!("{}.tmp", self.path));
+        fs::write(&tmp, serde_json::to_vec_pretty(&self.entries)?)
+            .with_context(|| format!("could not write '{tmp}'"))?;
+        fs::rename(&tmp, &self.path)
+            .with_context(|| format!("could not rename '{tmp}' to '{}'", self.path))
+    }
+}
+
 /// A 206 whose Content-Range starts at FROM.
 fn resumes_at(resp: &Response<Body>, from: u64) -> bool {
     resp.status() == 206
@@ -201,6 +270,28 @@ mod tests {
         fs::write(&p, b"abx").unwrap();
         assert_eq!(cache.lookup(&hex).unwrap(), None);
         assert!(!p.exists(), "a corrupt entry is removed");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn memo_round_trip() {
+        let root = temp("memo");
+        let mut memo = Memo::open(&root).unwrap();
+        assert!(memo.recall("k").is_none());
+        memo.remember("k", "sha256:aa", "resolved at build time from https://x/y");
+        memo.save().unwrap();
+        let (value, pinned) = Memo::open(&root).unwrap().recall("k").unwrap();
+        assert_eq!(value, "sha256:aa");
+        assert_eq!(
+            pinned,
+            "resolved at build time from https://x/y"
+        );
+        fs::write(root.join(Memo::FILE_NAME), "{").unwrap();
+        assert!(Memo::open(&root)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("is damaged"));
         fs::remove_dir_all(&root).unwrap();
     }
 }

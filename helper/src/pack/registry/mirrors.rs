@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 use super::reference::DOCKER_HUB;
 
 pub const MIRRORS_ENV: &str = "FLOPPIES_REGISTRY_MIRRORS";
+/// A base URL that serves `TAG/FILE` as k3s's release downloads do.
+pub const K3S_RELEASE_MIRROR_ENV: &str = "FLOPPIES_K3S_RELEASE_MIRROR";
+/// Where k3s's release assets are: `K3S_RELEASES/TAG/FILE`.
+pub const K3S_RELEASES: &str = "https://github.com/k3s-io/k3s/releases/download";
 
 #[derive(Debug, Default)]
 pub struct Mirrors {
@@ -49,6 +53,23 @@ impl Mirrors {
         let scheme = if is_loopback(host_of(registry)) { "http" } else { "https" };
         format!("{scheme}://{registry}")
     }
+}
+
+/// URL, or its k3s release asset at FLOPPIES_K3S_RELEASE_MIRROR when that is set.
+pub fn release_url(url: &str) -> Result<String> {
+    match std::env::var(K3S_RELEASE_MIRROR_ENV) {
+        Ok(mirror) if !mirror.is_empty() => release_url_at(url, &mirror),
+        _ => Ok(url.to_string()),
+    }
+}
+
+fn release_url_at(url: &str, mirror: &str) -> Result<String> {
+    let mirror = mirror.trim_end_matches('/');
+    check_url(mirror).map_err(|e| anyhow::anyhow!("{K3S_RELEASE_MIRROR_ENV}: {e}"))?;
+    Ok(match url.strip_prefix(K3S_RELEASES).filter(|rest| rest.starts_with('/')) {
+        Some(rest) => format!("{mirror}{rest}"),
+        None => url.to_string(),
+    })
 }
 
 /// Refuses anything but https, and http to loopback.
@@ -104,5 +125,14 @@ mod tests {
         assert!(Mirrors::parse("docker.io").is_err());
         assert!(Mirrors::parse("docker.io=http://[::1]:5000").is_ok());
         assert!(check_url("http://127.0.0.1:8080/k3s").is_ok());
+    }
+
+    #[test]
+    fn k3s_release_mirror_replaces_only_the_release_base() {
+        let asset = format!("{K3S_RELEASES}/v1.35.8%2Bk3s1/sha256sum-amd64.txt");
+        assert_eq!(release_url_at(&asset, "http://127.0.0.1:8080/k3s/").unwrap(), "http://127.0.0.1:8080/k3s/v1.35.8%2Bk3s1/sha256sum-amd64.txt");
+        assert_eq!(release_url_at("https://example.org/k3s", "http://127.0.0.1:1").unwrap(), "https://example.org/k3s");
+        assert_eq!(release_url_at(&format!("{K3S_RELEASES}x/k3s"), "http://127.0.0.1:1").unwrap(), format!("{K3S_RELEASES}x/k3s"));
+        assert!(release_url_at(&asset, "http://10.0.0.1/k3s").is_err(), "plain http only to loopback");
     }
 }

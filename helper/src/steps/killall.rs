@@ -1,6 +1,8 @@
 //! What k3s-killall.sh does, for our uninstall: after the service stops,
-//! kill container processes, unmount, delete CNI namespaces and interfaces,
-//! and remove k3s's firewall rules. Every part is idempotent.
+//! kill container processes, stop the kubelet's kubepods slices, unmount,
+//! delete CNI namespaces and interfaces (the pods' veths first), and remove
+//! k3s's firewall rules, iptables and native nftables alike. Every part is
+//! idempotent.
 
 use anyhow::{Context, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -13,8 +15,16 @@ const MOUNT_ROOTS: &[&str] = &["/run/k3s", "/var/lib/kubelet/pods", "/var/lib/ku
 /// Interfaces flannel, the CNI bridge and kube-proxy create.
 const INTERFACES: &[&str] = &["cni0", "flannel.1", "flannel-v6.1", "kube-ipvs0", "flannel-wg", "flannel-wg-v6"];
 
+/// nftables tables of these names are k3s's components' (kube-proxy's
+/// nftables mode, flannel's, CNI plugins'), compared case-insensitively.
+const NFT_TABLE_MARKS: &[&str] = &["kube", "cni", "flannel"];
+
 pub fn clean_host() -> Result<()> {
     kill_containers()?;
+    stop_kubepods_slices()?;
+    // While the /run/netns mounts still pin the pods' namespaces, so the
+    // veths are there to delete rather than left to namespace teardown.
+    delete_pod_veths()?;
     unmount_all()?;
     delete_netns()?;
     delete_interfaces()?;
@@ -23,6 +33,64 @@ pub fn clean_host() -> Result<()> {
         return Ok(());
     }
     crate::host::iptables::cleanup_all_backends()?;
+    delete_nft_tables()?;
+    Ok(())
+}
+
+/// Under systemd the kubelet's cgroup driver makes transient units
+/// (kubepods.slice and below); with their processes gone, stop them.
+fn stop_kubepods_slices() -> Result<()> {
+    if fs::symlink_metadata("/run/systemd/system").is_err() {
+        return Ok(());
+    }
+    let out = runner::capture("systemctl", &["list-units", "--all", "--plain", "--no-legend", "kubepods*.slice"])?;
+    if out.success() && out.stdout.split_whitespace().any(|w| w.starts_with("kubepods") && w.ends_with(".slice")) {
+        // Stopping the parent stops every slice and scope below it.
+        runner::run("systemctl", &["stop", "kubepods.slice"])?;
+    }
+    Ok(())
+}
+
+/// The interfaces enslaved to BRIDGE, from SYS_NET (/sys/class/net).
+pub fn bridge_ports(sys_net: &std::path::Path, bridge: &str) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(sys_net) else { return Vec::new() };
+    let mut ports: Vec<String> = entries
+        .flatten()
+        .filter(|e| fs::read_link(e.path().join("master")).ok().and_then(|t| t.file_name().map(|n| n == bridge)).unwrap_or(false))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ports.sort();
+    ports
+}
+
+/// (family, name) of the tables in `nft list tables` output that are k3s's.
+pub fn k3s_nft_tables(listing: &str) -> Vec<(String, String)> {
+    listing
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            match (w.next(), w.next(), w.next()) {
+                (Some("table"), Some(family), Some(name)) => Some((family.to_string(), name.to_string())),
+                _ => None,
+            }
+        })
+        .filter(|(_, name)| NFT_TABLE_MARKS.iter().any(|m| name.to_ascii_lowercase().contains(m)))
+        .collect()
+}
+
+/// Native nftables tables k3s's components made (iptables-nft's own tables,
+/// `ip filter` and the like, are cleaned rule by rule above).
+fn delete_nft_tables() -> Result<()> {
+    if which::which("nft").is_err() {
+        return Ok(());
+    }
+    let out = runner::capture("nft", &["list", "tables"])?;
+    if !out.success() {
+        return Ok(());
+    }
+    for (family, name) in k3s_nft_tables(&out.stdout) {
+        runner::run("nft", &["delete", "table", &family, &name])?;
+    }
     Ok(())
 }
 
@@ -119,6 +187,18 @@ fn delete_netns() -> Result<()> {
     Ok(())
 }
 
+/// The veths on cni0, as k3s-killall.sh deletes them before cni0; one that
+/// went with its namespace meanwhile is not an error.
+fn delete_pod_veths() -> Result<()> {
+    for port in bridge_ports(std::path::Path::new("/sys/class/net"), "cni0") {
+        let out = runner::capture("ip", &["link", "delete", &port])?;
+        if !out.success() && fs::symlink_metadata(format!("/sys/class/net/{port}")).is_ok() {
+            anyhow::bail!("could not delete the pod interface '{port}' on cni0: {}", out.stderr.trim());
+        }
+    }
+    Ok(())
+}
+
 fn delete_interfaces() -> Result<()> {
     for name in INTERFACES {
         if fs::symlink_metadata(format!("/sys/class/net/{name}")).is_ok() {
@@ -137,6 +217,28 @@ mod tests {
         assert!(is_shim("/var/lib/rancher/k3s/data/abc123/bin/containerd-shim-runc-v2\0-namespace\0k8s.io"));
         assert!(!is_shim("/usr/bin/containerd-shim-runc-v2\0-namespace\0moby"), "docker's shims are not ours");
         assert!(!is_shim("/usr/bin/vim\0/var/lib/rancher/k3s/data/x/bin/containerd-shim"));
+    }
+
+    #[test]
+    fn nft_tables_of_k3s_components_only() {
+        let listing = "table ip filter\ntable ip kube-proxy\ntable ip6 kube-proxy\ntable inet firewalld\ntable ip flannel\ntable inet CNI-portmap\n";
+        let tables = k3s_nft_tables(listing);
+        let names: Vec<String> = tables.iter().map(|(f, n)| format!("{f} {n}")).collect();
+        assert_eq!(names, ["ip kube-proxy", "ip6 kube-proxy", "ip flannel", "inet CNI-portmap"]);
+    }
+
+    #[test]
+    fn bridge_ports_are_read_from_master_links() {
+        let d = std::env::temp_dir().join(format!("floppies-sysnet-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        for (name, master) in [("veth1", Some("cni0")), ("veth2", Some("docker0")), ("eth0", None), ("cni0", None)] {
+            fs::create_dir_all(d.join(name)).unwrap();
+            if let Some(m) = master {
+                std::os::unix::fs::symlink(format!("../../devices/virtual/net/{m}"), d.join(name).join("master")).unwrap();
+            }
+        }
+        assert_eq!(bridge_ports(&d, "cni0"), ["veth1"]);
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

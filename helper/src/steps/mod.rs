@@ -4,6 +4,7 @@
 //! Install runs the steps in order and journals each; a re-run skips what is
 //! done. Uninstall runs the undos in reverse.
 
+mod baseline;
 mod credentials;
 mod k3s_service;
 mod killall;
@@ -110,6 +111,7 @@ pub fn install_steps() -> Vec<Box<dyn Step>> {
         Box::new(network::Network),
         Box::new(credentials::Credentials),
         Box::new(stage::StageK3s),
+        Box::new(baseline::HostBaseline),
         Box::new(k3s_service::K3sService),
         Box::new(wait::WaitReady),
         Box::new(smoke::SmokeCheck),

@@ -49,15 +49,17 @@ fn list(ports: &[u16]) -> String {
 }
 
 fn default_route(facts: &mut Facts) -> Check {
-    if crate::host::route::has_default_route() {
-        Check::pass("default-route", "a default route exists")
-    } else {
-        facts.add_default_route = true;
-        Check::fixable(
-            "default-route",
-            "no default route (k3s needs one): install adds a dummy interface with a default route of high metric, removed on uninstall",
-        )
+    use crate::host::route;
+    if route::has_ipv4_default_route() {
+        return Check::pass("default-route", "an IPv4 default route exists");
     }
+    facts.add_default_route = true;
+    let why = if route::has_ipv6_default_route() {
+        "only an IPv6 default route (k3s would make an IPv6-only node, outside the installer's IPv4 pod and service networks)"
+    } else {
+        "no default route (k3s needs one)"
+    };
+    Check::fixable("default-route", format!("{why}: install adds a dummy interface with an IPv4 default route of high metric, removed on uninstall"))
 }
 
 fn ufw(facts: &mut Facts) -> Check {

@@ -86,8 +86,8 @@ enum Command {
         #[arg(long)]
         pins: Utf8PathBuf,
     },
-    /// Write the default content, an animated floppy-disk GIF
-    Gif {
+    /// Write the default content into a directory: an animated floppy-disk GIF and an index.html that shows it
+    Content {
         #[arg(long)]
         out: Utf8PathBuf,
     },
@@ -133,7 +133,7 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("all pinned artifacts for {arch} are in {cache}: k3s, its air-gap images and {} app images", g.images.len());
         }
         Command::Pin { pins } => fetch::pin(&pins)?,
-        Command::Gif { out } => content::floppy_gif(&out)?,
+        Command::Content { out } => content::default_content(&out)?,
     }
     Ok(())
 }

@@ -398,7 +398,8 @@ def check_test_pod(docs):
     on 127.0.0.1 that starts late (as a new pod's network policy may be in
     place only after the pod starts): it must retry, not fail at once."""
     pods = [d for d in kind(docs, "Pod") if (d["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
-    if not check("the chart has one helm test pod", len(pods) == 1, str(len(pods))):
+    check("the chart has one helm test pod", len(pods) == 1, str(len(pods)))
+    if len(pods) != 1:
         return
     command = pods[0]["spec"]["containers"][0]["command"]
     port = free_port()

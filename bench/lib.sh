@@ -121,7 +121,7 @@ make_inputs() {
     make_layers "$INPUTS/images/app-images.tar" 3 $((gz_raw / 3)) "$layers" 1 || return
     mkdir -p "$INPUTS/charts" "$INPUTS/content"
     cp -R "$BENCH_ROOT/charts/floppies" "$INPUTS/charts/"
-    "$BUILD_TOOL" gif --out "$INPUTS/content/floppy.gif"
+    "$BUILD_TOOL" content --out "$INPUTS/content"
 }
 
 # Packs and assembles our .run; sets BUILD_OURS_S.

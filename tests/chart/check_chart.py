@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -385,6 +386,44 @@ def check_seed_job(docs):
           actions == [("s3:GetObject", "arn:aws:s3:::floppies/*"), ("s3:ListBucket", "arn:aws:s3:::floppies")], str(actions))
     with open(os.path.join(CHART, "files", "seed.sh")) as f:
         check("the ConfigMap carries files/seed.sh as is", cm["data"]["seed.sh"] == f.read())
+    env = {e["name"]: e.get("value") for c in job["spec"].get("template", {}).get("spec", {}).get("containers", []) for e in c.get("env", [])}
+    deadline = job["spec"].get("activeDeadlineSeconds")
+    check("the seed job is bounded: activeDeadlineSeconds, and one run's wait for MinIO (READY_TIMEOUT) fits in it",
+          isinstance(deadline, int) and env.get("READY_TIMEOUT", "").isdigit() and int(env["READY_TIMEOUT"]) < deadline,
+          f"activeDeadlineSeconds {deadline}, READY_TIMEOUT {env.get('READY_TIMEOUT')}")
+
+
+def check_test_pod(docs):
+    """The helm test pod's request, run with the host's curl against a server
+    on 127.0.0.1 that starts late (as a new pod's network policy may be in
+    place only after the pod starts): it must retry, not fail at once."""
+    pods = [d for d in kind(docs, "Pod") if (d["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    check("the chart has one helm test pod", len(pods) == 1, str(len(pods)))
+    if len(pods) != 1:
+        return
+    command = pods[0]["spec"]["containers"][0]["command"]
+    port = free_port()
+    local = [re.sub(r"^http://[^/]+", f"http://127.0.0.1:{port}", a) for a in command]
+    with tempfile.TemporaryDirectory() as www:
+        path = re.sub(r"^http://[^/]+/", "", [a for a in local if a.startswith("http://")][0])
+        os.makedirs(os.path.dirname(os.path.join(www, path)), exist_ok=True)
+        with open(os.path.join(www, path), "wb") as f:
+            f.write(b"GIF89a")
+        server = subprocess.Popen(["sh", "-c", f"sleep 3; exec python3 -m http.server --bind 127.0.0.1 {port}"],
+                                  cwd=www, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            got = subprocess.run(local, capture_output=True, text=True, timeout=90)
+            check("the helm test pod's curl retries until s3www answers (the server here starts 3 s late)",
+                  got.returncode == 0, f"{' '.join(local)}: {got.returncode} {got.stderr[-200:]}")
+        finally:
+            server.terminate()
+            server.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def check_images(docs):
@@ -490,6 +529,7 @@ def main():
         files, docs = rendered
         for name, fn, arg in (("pod checks", check_pods, docs), ("network checks", check_network, docs),
                               ("storage checks", check_storage, docs), ("TLS store checks", check_tls_store, docs), ("seed job checks", check_seed_job, docs),
+                              ("helm test pod checks", check_test_pod, docs),
                               ("image checks", check_images, docs), ("schema checks", check_kube_schemas, docs),
                               ("checkov", check_checkov, files)):
             guarded(name, fn, arg)

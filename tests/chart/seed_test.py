@@ -8,19 +8,35 @@ import tempfile
 
 from report import check
 
-# Behaves like mc for the subcommands seed.sh may use, and fails loudly on
-# any that could overwrite or delete (an unconditional cp/put, rm, rb,
-# mirror). Like mc, `alias set ALIAS URL` and `admin user add ALIAS` read
-# the keys they are not given from stdin, a line each (mc's fetchAliasKeys
-# and fetchUserKeys); here they must come that way. FAKE_STAT_FAILS=1 makes every stat fail as a network error would.
+# Behaves like mc (RELEASE.2025-08-13T08-35-41Z) for the subcommands seed.sh
+# may use, and fails loudly on any that could overwrite or delete (an
+# unconditional cp/put, rm, rb, mirror). Like mc, `alias set ALIAS URL` and
+# `admin user add ALIAS` read the keys they are not given from stdin, a line
+# each (mc's cmd/alias-set.go fetchAliasKeys, cmd/admin-user-add.go
+# fetchUserKeys); here they must come that way. A secret (FAKE_SECRETS, one a
+# line) anywhere on the command line is refused; the reader's access key
+# (FAKE_READER_KEY) only as `admin policy attach --user`, mc's only way.
+# Like mc's cmd/ready-main.go, `ready` polls until the server is healthy (no
+# file FAKE_S3/down) and returns only then, or 0 when signalled.
+# FAKE_STAT_FAILS=1 makes every stat fail as a network error would.
 FAKE_MC = r"""#!/bin/sh
 set -eu
 printf '%s\n' "$*" >>"$FAKE_S3/calls"
+while IFS= read -r secret; do
+  case "$*" in *"$secret"*) echo "a secret on mc's command line: $*" >&2; exit 94 ;; esac
+done <<SECRETS
+$FAKE_SECRETS
+SECRETS
+case "$*" in
+  "admin policy attach local floppies-read --user $FAKE_READER_KEY") ;;
+  *"$FAKE_READER_KEY"*) echo "the reader's access key on mc's command line: $*" >&2; exit 93 ;;
+esac
 obj() { printf '%s/%s' "$FAKE_S3" "${1#local/}"; }
 case "$1" in
   alias) [ "$#" = 6 ] && [ "$5" = --api ] || { echo "alias set: want ALIAS URL --api S3v4, keys on stdin; a probe would fail while MinIO starts" >&2; exit 98; }
          read -r key; read -r secret; printf '%s\n%s\n' "$key" "$secret" >"$FAKE_S3/alias-$3" ;;
-  ready) ;;
+  ready) trap 'exit 0' TERM INT
+         while [ -e "$FAKE_S3/down" ]; do sleep 0.2; done ;;
   mb) [ "$2" = --ignore-existing ] || exit 97; mkdir -p "$(obj "$3")" ;;
   stat) [ "${FAKE_STAT_FAILS:-0}" = 0 ] || { echo "connection refused" >&2; exit 1; }
         [ -f "$(obj "$2")" ] ;;
@@ -34,8 +50,14 @@ case "$1" in
       "policy create") cp "$6" "$FAKE_S3/policy-$5" ;;
       "user add") [ "$#" = 4 ] || { echo "user add: keys must come on stdin" >&2; exit 95; }
                   read -r key; read -r secret; printf '%s' "$secret" >"$FAKE_S3/user-$key" ;;
-      "user info") printf 'AccessKey: %s\nStatus: enabled\n' "$5"
-                   [ ! -f "$FAKE_S3/attached-$5" ] || printf 'PolicyName: %s\n' "$(cat "$FAKE_S3/attached-$5")" ;;
+      "user list") [ "$4" = --json ] || { echo "user list: want --json (the table cuts access keys at 20 characters)" >&2; exit 92; }
+                   for user in "$FAKE_S3"/user-*; do
+                     [ -e "$user" ] || continue
+                     key=${user##*/user-}
+                     printf '{\n "status": "success",\n "accessKey": "%s",\n' "$key"
+                     [ ! -f "$FAKE_S3/attached-$key" ] || printf ' "policyName": "readwrite,%s",\n' "$(cat "$FAKE_S3/attached-$key")"
+                     printf ' "userStatus": "enabled"\n}\n'
+                   done ;;
       "policy attach") [ ! -f "$FAKE_S3/attached-$7" ] || { echo "already in effect" >&2; exit 1; }
                        printf '%s' "$5" >"$FAKE_S3/attached-$7" ;;
       *) echo "unexpected mc $*" >&2; exit 96 ;;
@@ -45,7 +67,7 @@ esac
 """
 
 # Distinctive, so a leak into any command line is found by a plain search.
-ROOT_PASSWORD, READER_SECRET = "RootPw0Xq7Zk3", "ReaderSk9Vb2Mn5"
+ROOT_PASSWORD, READER_KEY, READER_SECRET = "RootPw0Xq7Zk3", "ReaderAk4Ty8Qw1", "ReaderSk9Vb2Mn5"
 CONTENT = {"floppy.gif": b"GIF89a one", "sub/page.html": b"<p>two</p>", ".hidden": b"three", "with space.txt": b"four"}
 
 
@@ -83,13 +105,14 @@ def run_checks(chart):
         write(os.path.join(bucket, "floppy.gif"), b"customer's own")
         env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", FAKE_S3=s3, ENDPOINT="http://minio:9000",
                    BUCKET="floppies", CONTENT_DIR=content, ROOT_USER="root", ROOT_PASSWORD=ROOT_PASSWORD,
-                   READER_KEY="reader", READER_SECRET=READER_SECRET, POLICY_FILE=policy, MC_CONFIG_DIR=os.path.join(tmp, "mc"))
+                   READER_KEY=READER_KEY, READER_SECRET=READER_SECRET, POLICY_FILE=policy, MC_CONFIG_DIR=os.path.join(tmp, "mc"),
+                   FAKE_SECRETS=f"{ROOT_PASSWORD}\n{READER_SECRET}", FAKE_READER_KEY=READER_KEY)
 
         all_calls = []
 
-        def run(**extra):
+        def run(timeout=60, **extra):
             write(os.path.join(s3, "calls"), b"")
-            proc = subprocess.run(["sh", script], env=dict(env, **extra), capture_output=True, text=True, timeout=60)
+            proc = subprocess.run(["sh", script], env=dict(env, **extra), capture_output=True, text=True, timeout=timeout)
             calls = (read(os.path.join(s3, "calls")) or b"").decode().splitlines()
             all_calls.extend(calls)
             return proc, calls
@@ -102,7 +125,8 @@ def run_checks(chart):
         check("seed keeps an object the customer had before the first run",
               read(os.path.join(bucket, "floppy.gif")) == b"customer's own")
         check("seed creates the reader with the read-only policy",
-              read(os.path.join(s3, "user-reader")) == READER_SECRET.encode() and read(os.path.join(s3, "attached-reader")) == b"floppies-read")
+              read(os.path.join(s3, f"user-{READER_KEY}")) == READER_SECRET.encode()
+              and read(os.path.join(s3, f"attached-{READER_KEY}")) == b"floppies-read", first.stderr[-300:])
 
         second, calls = run()
         check("a second run uploads nothing and changes nothing",
@@ -130,9 +154,27 @@ def run_checks(chart):
         check("a seed run that cannot tell what exists fails (the Job retries) rather than guess",
               fourth.returncode != 0, fourth.stdout[-300:])
 
+        # MinIO down for good: mc ready never returns, so the run must end
+        # by its own bound, failing (the Job retries, within its deadline).
+        write(os.path.join(s3, "down"), b"")
+        try:
+            hung, _ = run(timeout=30, READY_TIMEOUT="3")
+            check("with MinIO never ready, a seed run gives up after READY_TIMEOUT and fails",
+                  hung.returncode != 0 and "not ready after 3 s" in hung.stdout, hung.stdout[-300:] + hung.stderr[-300:])
+        except subprocess.TimeoutExpired:
+            check("with MinIO never ready, a seed run gives up after READY_TIMEOUT and fails", False, "still running after 30 s")
+        # MinIO comes up while the run waits: it goes on.
+        late = subprocess.Popen(["sh", "-c", f"sleep 2; rm -f '{os.path.join(s3, 'down')}'"])
+        slow, _ = run(timeout=30, READY_TIMEOUT="20")
+        late.wait()
+        check("a seed run waits for a MinIO that becomes ready, then goes on", slow.returncode == 0, slow.stderr[-300:])
+
         leaks = [c for c in all_calls if ROOT_PASSWORD in c or READER_SECRET in c]
         check("no secret is ever on an mc command line (the host's process list shows them)",
               all_calls and not leaks, str(leaks))
+        key_calls = [c for c in all_calls if READER_KEY in c]
+        check("the reader's access key is on an mc command line only once, to attach its policy on the first run",
+              key_calls == [f"admin policy attach local floppies-read --user {READER_KEY}"], str(key_calls))
         risky = [c for c in all_calls if c.split()[0] in ("rm", "rb", "mirror", "cp", "mv")
                  or (c.startswith("put ") and "--if-not-exists" not in c.split())]
         check("across all runs, seed never deletes and never writes unconditionally", not risky, str(risky))

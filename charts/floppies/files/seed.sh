@@ -7,12 +7,16 @@
 # --if-not-exists`), so even a failed or stale existence check cannot
 # overwrite an object: MinIO itself refuses.
 # Runs in the MinIO image (which carries `mc`) with the shell's builtins,
-# `mc` and `sleep` only: the image has no find or grep to rely on.
+# `mc` and `sleep` only: the image has no find, grep or timeout to rely on.
 # No secret is ever an argument: a container's command lines show in the
-# host's process list. mc reads keys it is not given as arguments from its
-# standard input, one per line, and printf is a shell builtin.
+# host's process list. `mc alias set` and `mc admin user add` read the keys
+# they are not given as arguments from standard input, one per line, and
+# printf is a shell builtin. The one exception is the reader's access key (a
+# user name, not its secret) on `mc admin policy attach --user`, which has
+# no other way to take it; it runs once, when the policy is not attached yet.
 # Environment: ENDPOINT BUCKET CONTENT_DIR ROOT_USER ROOT_PASSWORD
 #              READER_KEY READER_SECRET POLICY_FILE MC_CONFIG_DIR
+#              READY_TIMEOUT (seconds; default 120)
 set -eu
 
 POLICY=floppies-read
@@ -27,14 +31,26 @@ set_alias() {
     printf '%s\n%s\n' "$ROOT_USER" "$ROOT_PASSWORD" | mc alias set local "$ENDPOINT" --api S3v4 >/dev/null
 }
 
-# Waits for the object store, bounded (the job's retries add more).
+# Waits for the object store, bounded (the job's retries add more). `mc
+# ready` itself never gives up: it polls until MinIO is healthy and returns
+# only then or when it is signalled. So it runs in the background, and is
+# stopped when READY_TIMEOUT passes.
 wait_for_minio() {
-    _tries=0
-    until mc ready local >/dev/null 2>&1; do
-        _tries=$((_tries + 1))
-        [ "$_tries" -lt 60 ] || { say "MinIO at $ENDPOINT is not ready after 120 s"; return 1; }
-        sleep 2
+    _limit=${READY_TIMEOUT:-120}
+    mc ready local >/dev/null 2>&1 &
+    _pid=$!
+    _waited=0
+    while kill -0 "$_pid" 2>/dev/null; do
+        if [ "$_waited" -ge "$_limit" ]; then
+            kill "$_pid" 2>/dev/null
+            wait "$_pid" 2>/dev/null
+            say "MinIO at $ENDPOINT is not ready after $_limit s"
+            return 1
+        fi
+        sleep 1
+        _waited=$((_waited + 1))
     done
+    wait "$_pid" || { say "mc ready failed for $ENDPOINT"; return 1; }
 }
 
 # True if the bucket has an object named KEY.
@@ -69,17 +85,40 @@ upload_tree() {
     done
 }
 
+# True if the reader already has POLICY. Reads `mc admin user list --json`
+# (one indented JSON object a user, accessKey before policyName, a comma
+# list) rather than `mc admin user info`, which takes the key as argument.
+reader_has_policy() {
+    mc admin user list --json local | {
+        _key=
+        while IFS= read -r _line; do
+            case $_line in
+                "{") _key= ;;
+                *'"accessKey": "'*)
+                    _key=${_line#*'"accessKey": "'}
+                    _key=${_key%%'"'*} ;;
+                *'"policyName": "'*)
+                    _policies=${_line#*'"policyName": "'}
+                    _policies=${_policies%%'"'*}
+                    if [ "$_key" = "$READER_KEY" ]; then
+                        case ",$_policies," in *",$POLICY,"*) exit 0 ;; esac
+                    fi ;;
+            esac
+        done
+        exit 1
+    }
+}
+
 # The read-only user s3www serves with; re-running sets the same secret.
 make_reader() {
     mc admin policy create local "$POLICY" "$POLICY_FILE" >/dev/null
     printf '%s\n%s\n' "$READER_KEY" "$READER_SECRET" | mc admin user add local >/dev/null
-    case $(mc admin user info local "$READER_KEY") in
-        *"$POLICY"*)
-            say "reader $READER_KEY already has policy $POLICY" ;;
-        *)
-            mc admin policy attach local "$POLICY" --user "$READER_KEY" >/dev/null
-            say "reader $READER_KEY attached to policy $POLICY" ;;
-    esac
+    if reader_has_policy; then
+        say "the reader already has policy $POLICY"
+    else
+        mc admin policy attach local "$POLICY" --user "$READER_KEY" >/dev/null
+        say "the reader is attached to policy $POLICY"
+    fi
 }
 
 main() {

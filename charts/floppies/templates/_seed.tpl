@@ -35,6 +35,7 @@ spec:
         - { name: BUCKET, value: {{ .Values.bucket | quote }} }
         - { name: CONTENT_DIR, value: /content }
         - { name: POLICY_FILE, value: /seed/read-policy.json }
+        - { name: READY_TIMEOUT, value: {{ .Values.seed.readyTimeoutSeconds | quote }} }
         # mc writes its config; the root filesystem is read-only.
         - { name: MC_CONFIG_DIR, value: /tmp/mc }
         - name: ROOT_USER

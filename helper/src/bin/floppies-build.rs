@@ -100,8 +100,8 @@ enum Command {
         #[arg(long)]
         out: Utf8PathBuf,
     },
-    /// Write the default content, an animated floppy-disk GIF
-    Gif {
+    /// Write the default content into a directory: an animated floppy-disk GIF and an index.html that shows it
+    Content {
         #[arg(long)]
         out: Utf8PathBuf,
     },
@@ -153,7 +153,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Pin { pins } => fetch::pin(&pins)?,
         Command::Sbom { run, out } => sbom::write(&run, &sbom::creation_time()?, &out)?,
-        Command::Gif { out } => content::floppy_gif(&out)?,
+        Command::Content { out } => content::default_content(&out)?,
     }
     Ok(())
 }

@@ -24,10 +24,11 @@ pub fn findings(cluster: bool) -> Vec<String> {
     }
     if cluster {
         out.extend(cluster_findings());
+        out.extend(tlsstore_findings());
     }
     out.extend(disk_full());
-    if !crate::host::route::has_default_route() {
-        out.push("no default route: k3s needs one (install adds a dummy route; was it removed?)".into());
+    if !crate::host::route::has_ipv4_default_route() {
+        out.push("no IPv4 default route: k3s needs one, or it makes an IPv6-only node (install adds a dummy route; was it removed?)".into());
     }
     if let Some(j) = &journal {
         let variant = j.entry("preflight").and_then(|e| e.record["image_variant"].as_str().map(str::to_string)).unwrap_or_default();
@@ -77,6 +78,33 @@ fn cluster_findings() -> Vec<String> {
         }
     }
     out
+}
+
+/// A second TLSStore named `default`, anywhere in the cluster: Traefik then
+/// drops every `default` store (ours with it) and serves its self-signed
+/// certificate, logging "Default TLS Stores defined in multiple namespaces".
+fn tlsstore_findings() -> Vec<String> {
+    crate::steps::kube::get_json(&["tlsstores.traefik.io", "-A"]).ok().and_then(|list| duplicate_default_tlsstores(&list)).into_iter().collect()
+}
+
+/// The finding for a TLSStore list (kubectl's JSON) with more than one
+/// store named `default`.
+pub fn duplicate_default_tlsstores(list: &serde_json::Value) -> Option<String> {
+    let mut namespaces: Vec<&str> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["metadata"]["name"] == "default")
+        .filter_map(|t| t["metadata"]["namespace"].as_str())
+        .collect();
+    namespaces.sort_unstable();
+    (namespaces.len() > 1).then(|| {
+        format!(
+            "TLSStore 'default' exists in {} namespaces ({}): Traefik ignores all of them and serves its self-signed certificate; keep only one (ours is in the floppies namespace)",
+            namespaces.len(),
+            namespaces.join(", ")
+        )
+    })
 }
 
 /// Filesystems under our paths that are 95% full or more.
@@ -129,4 +157,24 @@ pub fn render(findings: &[String], entries: &[Entry]) -> String {
         entries.len() - skipped
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn store(name: &str, namespace: &str) -> serde_json::Value {
+        json!({ "metadata": { "name": name, "namespace": namespace } })
+    }
+
+    #[test]
+    fn a_second_default_tlsstore_is_named_with_both_namespaces() {
+        let two = json!({ "items": [store("default", "floppies"), store("other", "x"), store("default", "kube-system")] });
+        let finding = duplicate_default_tlsstores(&two).expect("two default stores are a problem");
+        assert!(finding.contains("2 namespaces (floppies, kube-system)"), "{finding}");
+        let one = json!({ "items": [store("default", "floppies"), store("mine", "kube-system")] });
+        assert_eq!(duplicate_default_tlsstores(&one), None);
+        assert_eq!(duplicate_default_tlsstores(&json!({ "items": [] })), None);
+    }
 }

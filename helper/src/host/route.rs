@@ -1,12 +1,21 @@
-//! Whether the host has a default route (k3s refuses to start without one).
+//! Whether the host has an IPv4 default route. k3s refuses to start without
+//! a default route, and picks its node address from the default route's
+//! interface, IPv4 first: a host whose only default route is IPv6 gets an
+//! IPv6-only node (pod network fd00:42::/56, services fd00:43::/112), and
+//! the installer's 10.42/10.43 firewall rules and its checks on 127.0.0.1
+//! no longer hold. So an IPv6 default route alone does not count.
 
 use std::fs;
 
-/// True when the kernel's IPv4 or IPv6 routing table has a default route.
-pub fn has_default_route() -> bool {
-    let v4 = fs::read_to_string("/proc/net/route").unwrap_or_default();
-    let v6 = fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
-    default_in_ipv4(&v4) || default_in_ipv6(&v6)
+/// True when the kernel's IPv4 routing table (of this network namespace)
+/// has a default route that is up.
+pub fn has_ipv4_default_route() -> bool {
+    default_in_ipv4(&fs::read_to_string("/proc/net/route").unwrap_or_default())
+}
+
+/// True when the IPv6 table has one (reported, not acted on).
+pub fn has_ipv6_default_route() -> bool {
+    default_in_ipv6(&fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default())
 }
 
 /// /proc/net/route: Iface Destination Gateway Flags ... Mask ...; a default

@@ -1,5 +1,7 @@
 //! The default content: an animated GIF of a floppy disk, drawn here so the
-//! project ships nothing it did not make. Deterministic: same bytes every build.
+//! project ships nothing it did not make, and a small index.html that shows
+//! it (without one, s3www answers `/` with a listing of every object name).
+//! Deterministic: same bytes every build.
 
 use anyhow::{Context, Result};
 use camino::Utf8Path;
@@ -23,6 +25,33 @@ const PALETTE: [u8; 18] = [
     0xd2, 0x3c, 0x3c, // label ink
     0x14, 0x14, 0x14, // disk window
 ];
+
+/// The page at `/`: the GIF, centred, on its own background colour.
+pub const INDEX_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>floppies</title>
+<style>
+  html, body { margin: 0; height: 100%; background: #f4f1e8; }
+  body { display: flex; align-items: center; justify-content: center; }
+  img { width: 288px; height: 288px; image-rendering: pixelated; }
+</style>
+</head>
+<body>
+<img src="floppy.gif" alt="An animated floppy disk" width="288" height="288">
+</body>
+</html>
+"#;
+
+/// Writes the default content into DIR: floppy.gif and index.html.
+pub fn default_content(dir: &Utf8Path) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
+    floppy_gif(&dir.join("floppy.gif"))?;
+    let index = dir.join("index.html");
+    fs::write(&index, INDEX_HTML).with_context(|| format!("could not write '{index}'"))
+}
 
 /// Writes the floppy GIF to `out`.
 pub fn floppy_gif(out: &Utf8Path) -> Result<()> {

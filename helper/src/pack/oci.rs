@@ -15,6 +15,7 @@ use std::io::Read;
 use crate::manifest::Image;
 use crate::pack::fetch::cache::Cache;
 use crate::pack::registry::pull::Pulled;
+use crate::pack::registry::reference::is_tagged_name;
 
 /// The annotation containerd uses for the full image name on import.
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
@@ -133,15 +134,14 @@ pub fn pinned_standins(pins: &Utf8Path) -> Result<Vec<(String, u8)>> {
 }
 
 /// Writes IMAGES (pulled into CACHE) as one OCI archive: `oci-layout`,
-/// `index.json` naming each image's pinned digest twice, `repo:tag` and
-/// `repo@digest` (an index stays the named target: containerd imports only
-/// its platform's manifest, and `repo@<index digest>` resolves), then each
-/// blob once however many images share it. Sorted, mtime 0: the same pins
-/// give the same bytes.
+/// `index.json` naming each image's pinned digest once, as `repo:tag` (an
+/// index stays the named target: containerd imports only its platform's
+/// manifest), then each blob once however many images share it. Only the
+/// tagged name: k3s refuses a `repo@digest` name in an archive (it cannot
+/// retag it) and adds `repo@digest` for each image itself. Sorted, mtime 0:
+/// the same pins give the same bytes.
 pub fn write_archive(images: &[Pulled], cache: &Cache, out: &Utf8Path) -> Result<()> {
-    let mut names: Vec<(&str, &Pulled)> = images.iter().flat_map(|i| [(i.name.as_str(), i), (i.by_digest.as_str(), i)]).collect();
-    names.sort_by(|a, b| a.0.cmp(b.0));
-    names.dedup_by(|a, b| a.0 == b.0);
+    let names = archive_names(images)?;
     let entries: Vec<Value> = names
         .iter()
         .map(|(name, i)| {
@@ -184,6 +184,18 @@ pub fn write_archive(images: &[Pulled], cache: &Cache, out: &Utf8Path) -> Result
     fs::rename(&tmp, out).with_context(|| format!("could not rename '{tmp}' to '{out}'"))
 }
 
+/// Each image's name in the archive, sorted; an image without a tag is
+/// refused, as k3s would refuse it at import.
+fn archive_names(images: &[Pulled]) -> Result<Vec<(&str, &Pulled)>> {
+    let mut names: Vec<(&str, &Pulled)> = images.iter().map(|i| (i.name.as_str(), i)).collect();
+    if let Some((name, _)) = names.iter().find(|(n, _)| !is_tagged_name(n)) {
+        bail!("the image '{name}' has no tag: k3s imports only tagged names from an archive (it would log 'failed to retag images' on every start)\nhelp: pin the image as repository:tag@sha256:digest");
+    }
+    names.sort_by(|a, b| a.0.cmp(b.0));
+    names.dedup_by(|a, b| a.0 == b.0);
+    Ok(names)
+}
+
 /// The image names and manifest digests an OCI archive's index.json records.
 pub fn image_names(archive: &Utf8Path) -> Result<Vec<Image>> {
     let mut tar = tar::Archive::new(super::tarball::open_archive(archive)?);
@@ -213,6 +225,22 @@ pub fn image_names(archive: &Utf8Path) -> Result<Vec<Image>> {
 mod tests {
     use super::*;
     use camino::Utf8PathBuf;
+
+    fn pulled(name: &str) -> Pulled {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        Pulled { name: name.to_string(), media_type: String::new(), digest: d.clone(), size: 0, manifest: d.clone(), blobs: vec![d] }
+    }
+
+    #[test]
+    fn the_archive_names_each_image_once_and_only_by_tag() {
+        let images = [pulled("docker.io/y4m4/s3www:v1.0.0"), pulled("docker.io/minio/minio:RELEASE.2025-09-07T16-13-09Z")];
+        let names: Vec<&str> = archive_names(&images).unwrap().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["docker.io/minio/minio:RELEASE.2025-09-07T16-13-09Z", "docker.io/y4m4/s3www:v1.0.0"]);
+        assert!(names.iter().all(|n| is_tagged_name(n)), "k3s parses every name as tagged");
+        let untagged = [pulled(&format!("docker.io/minio/minio@sha256:{}", "ab".repeat(32)))];
+        let err = archive_names(&untagged).unwrap_err().to_string();
+        assert!(err.contains("has no tag"), "{err}");
+    }
 
     #[test]
     fn standin_archive_is_deterministic_and_named() {

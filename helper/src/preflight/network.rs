@@ -5,59 +5,116 @@ use std::collections::BTreeSet;
 use super::{Check, Facts};
 use crate::runner;
 
-/// k3s's API server and kubelet, and the app's HTTP and HTTPS.
-pub const PORTS: &[u16] = &[6443, 10250, 80, 443];
+/// A port a k3s server (or the app, through Traefik) binds, and who binds
+/// it: a port taken by another program makes k3s fail with a bind error deep
+/// in its log (or, for containerd's stream server, hang waiting for
+/// containerd), so preflight names it first.
+pub struct Port {
+    pub number: u16,
+    pub udp: bool,
+    pub user: &'static str,
+}
+
+const fn tcp(number: u16, user: &'static str) -> Port {
+    Port { number, udp: false, user }
+}
+
+/// What a k3s v1.35 server with its defaults binds (sqlite datastore, so no
+/// etcd 2379/2380; flannel's vxlan backend, so no wireguard ports), and the
+/// app's HTTP and HTTPS.
+pub const PORTS: &[Port] = &[
+    tcp(6443, "k3s supervisor and API"),
+    tcp(6444, "kube-apiserver behind k3s"),
+    tcp(10248, "kubelet health"),
+    tcp(10249, "kube-proxy metrics"),
+    tcp(10250, "kubelet"),
+    tcp(10256, "kube-proxy health"),
+    tcp(10257, "kube-controller-manager"),
+    tcp(10258, "k3s cloud-controller-manager"),
+    tcp(10259, "kube-scheduler"),
+    tcp(10010, "containerd's CRI stream server"),
+    Port { number: 8472, udp: true, user: "flannel vxlan" },
+    tcp(80, "the application (HTTP)"),
+    tcp(443, "the application (HTTPS)"),
+];
 
 pub fn checks(installed: bool, facts: &mut Facts) -> Vec<Check> {
-    let mut listening = BTreeSet::new();
+    let read = |t: &str| std::fs::read_to_string(t).unwrap_or_default();
+    let mut tcp = BTreeSet::new();
+    let mut udp = BTreeSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        listening.extend(listening_ports(&std::fs::read_to_string(table).unwrap_or_default()));
+        tcp.extend(listening_ports(&read(table)));
     }
-    vec![ports(&listening, installed), default_route(facts), ufw(facts), firewalld(facts)]
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        udp.extend(bound_ports(&read(table)));
+    }
+    vec![ports(&tcp, &udp, installed), default_route(facts), ufw(facts), firewalld(facts)]
 }
 
 /// Local ports in LISTEN state (st 0A) in a /proc/net/tcp table.
 pub fn listening_ports(table: &str) -> BTreeSet<u16> {
+    local_ports(table, Some("0A"))
+}
+
+/// Local ports bound in a /proc/net/udp table, whatever the state.
+pub fn bound_ports(table: &str) -> BTreeSet<u16> {
+    local_ports(table, None)
+}
+
+fn local_ports(table: &str, state: Option<&str>) -> BTreeSet<u16> {
     table
         .lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(3) == Some(&"0A")).then(|| f.get(1)?.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok()))?
+            (state.is_none() || f.get(3).copied() == state).then(|| f.get(1)?.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok()))?
         })
         .collect()
 }
 
-fn ports(listening: &BTreeSet<u16>, installed: bool) -> Check {
-    let taken: Vec<u16> = PORTS.iter().copied().filter(|p| listening.contains(p)).collect();
+fn ports(tcp: &BTreeSet<u16>, udp: &BTreeSet<u16>, installed: bool) -> Check {
+    let taken: Vec<&Port> = PORTS.iter().filter(|p| if p.udp { udp.contains(&p.number) } else { tcp.contains(&p.number) }).collect();
     if taken.is_empty() {
-        return Check::pass("ports", format!("ports {} are free", list(PORTS)));
+        return Check::pass("ports", format!("ports {} are free", list(PORTS.iter())));
     }
     if installed {
         // Our own k3s holds them on a re-run or an upgrade.
-        return Check::pass("ports", format!("ports {} are in use by the installed floppies", list(&taken)));
+        return Check::pass("ports", format!("ports {} are in use by the installed floppies", list(taken.iter().copied())));
     }
+    let named: Vec<String> = taken.iter().map(|p| format!("{} ({})", name(p), p.user)).collect();
+    let first = taken[0];
+    let ss = if first.udp { "ss -lunp" } else { "ss -ltnp" };
     Check::fail(
         "ports",
-        format!("port(s) {} already in use", list(&taken)),
-        format!("stop the program that listens there (find it with 'sudo ss -ltnp sport = :{}'), then run the install again", taken[0]),
+        format!("port(s) k3s needs already in use: {}", named.join(", ")),
+        format!("stop the program that uses them (find it with 'sudo {ss} sport = :{}'), then run the install again", first.number),
     )
 }
 
-fn list(ports: &[u16]) -> String {
-    ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+fn name(p: &Port) -> String {
+    if p.udp {
+        format!("{}/udp", p.number)
+    } else {
+        p.number.to_string()
+    }
+}
+
+fn list<'a>(ports: impl Iterator<Item = &'a Port>) -> String {
+    ports.map(name).collect::<Vec<_>>().join(", ")
 }
 
 fn default_route(facts: &mut Facts) -> Check {
-    if crate::host::route::has_default_route() {
-        Check::pass("default-route", "a default route exists")
-    } else {
-        facts.add_default_route = true;
-        Check::fixable(
-            "default-route",
-            "no default route (k3s needs one): install adds a dummy interface with a default route of high metric, removed on uninstall",
-        )
+    use crate::host::route;
+    if route::has_ipv4_default_route() {
+        return Check::pass("default-route", "an IPv4 default route exists");
     }
+    facts.add_default_route = true;
+    let why = if route::has_ipv6_default_route() {
+        "only an IPv6 default route (k3s would make an IPv6-only node, outside the installer's IPv4 pod and service networks)"
+    } else {
+        "no default route (k3s needs one)"
+    };
+    Check::fixable("default-route", format!("{why}: install adds a dummy interface with an IPv4 default route of high metric, removed on uninstall"))
 }
 
 fn ufw(facts: &mut Facts) -> Check {
@@ -97,8 +154,31 @@ mod tests {
 
     #[test]
     fn a_taken_port_fails_unless_installed() {
+        let none = BTreeSet::new();
         let taken: BTreeSet<u16> = [80].into_iter().collect();
-        assert_eq!(ports(&taken, false).result, super::super::Verdict::Fail);
-        assert_eq!(ports(&taken, true).result, super::super::Verdict::Pass);
+        assert_eq!(ports(&taken, &none, false).result, super::super::Verdict::Fail);
+        assert_eq!(ports(&taken, &none, true).result, super::super::Verdict::Pass);
+        assert_eq!(ports(&none, &none, false).result, super::super::Verdict::Pass);
+    }
+
+    #[test]
+    fn k3s_internal_ports_and_flannel_udp_are_checked() {
+        let none = BTreeSet::new();
+        let tcp: BTreeSet<u16> = [6444, 10010].into_iter().collect();
+        let c = ports(&tcp, &none, false);
+        assert!(c.message.contains("6444 (kube-apiserver behind k3s)") && c.message.contains("10010 (containerd"), "{}", c.message);
+        let udp: BTreeSet<u16> = [8472].into_iter().collect();
+        let c = ports(&none, &udp, false);
+        assert!(c.message.contains("8472/udp (flannel vxlan)"), "{}", c.message);
+        assert!(c.remedy.as_deref().is_some_and(|r| r.contains("ss -lunp")), "{:?}", c.remedy);
+        assert_eq!(ports(&udp, &none, false).result, super::super::Verdict::Pass, "TCP 8472 is not flannel's");
+    }
+
+    #[test]
+    fn bound_udp_ports_from_proc_net_udp() {
+        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  1: 00000000:2118 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0 0
+";
+        assert_eq!(bound_ports(table).into_iter().collect::<Vec<_>>(), vec![8472]);
     }
 }

@@ -19,6 +19,14 @@ pub fn unit_path() -> Utf8PathBuf {
 
 /// Modelled on the unit k3s's install.sh writes, with our paths. Started
 /// without blocking (`--no-block`); the wait step bounds the time it takes.
+/// Like install.sh's, it leaves NotifyAccess at systemd's default (main):
+/// k3s signals readiness from its main process and strips NOTIFY_SOCKET
+/// from the containerd it starts. install.sh's EnvironmentFile lines
+/// (/etc/default/%N, /etc/sysconfig/%N, k3s.service.env) are left out: they
+/// carry the K3S_*/CONTAINERD_* variables and proxies install.sh captures,
+/// while every setting here is in the config.yaml we write, and an air-gapped
+/// host has no proxy to pass on. An env file would be a second, unrecorded
+/// source of k3s settings.
 pub fn unit_text() -> String {
     format!(
         "\
@@ -30,7 +38,6 @@ After=network-online.target
 
 [Service]
 Type=notify
-NotifyAccess=all
 KillMode=process
 Delegate=yes
 LimitNOFILE=1048576
@@ -104,5 +111,13 @@ mod tests {
         let text = unit_text();
         assert!(text.contains("ExecStart=/opt/floppies/current/k3s/k3s server --config /etc/rancher/k3s/config.yaml"));
         assert!(text.contains("KillMode=process"), "container processes must outlive a k3s restart");
+    }
+
+    #[test]
+    fn unit_keeps_install_sh_notify_access_and_reads_no_env_file() {
+        let text = unit_text();
+        assert!(text.contains("Type=notify"));
+        assert!(!text.contains("NotifyAccess"), "install.sh's unit leaves NotifyAccess at 'main'");
+        assert!(!text.contains("EnvironmentFile"), "every k3s setting comes from our config.yaml");
     }
 }

@@ -111,7 +111,7 @@ impl Step for Network {
 
     fn done(&self, cx: &Cx) -> Result<bool> {
         let f = facts(cx);
-        let route_ok = !f.add_default_route || crate::host::route::has_default_route();
+        let route_ok = !f.add_default_route || crate::host::route::has_ipv4_default_route();
         Ok(route_ok && !(f.ufw_active && cx.opts.ufw == UfwMode::Keep && missing_ufw_rules()?.iter().any(|m| *m)))
     }
 

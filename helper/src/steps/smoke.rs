@@ -104,7 +104,7 @@ fn check_all(cx: &Cx) -> Result<Served> {
     let may_differ = bucket_may_differ(cx);
     for a in m.artifacts.iter().filter(|a| a.role == Role::Content) {
         let key = a.path.strip_prefix("content/").unwrap_or(&a.path);
-        let path = format!("/{key}");
+        let path = url_path(key);
         let url = format!("http://{INGRESS}{path}");
         let r = http::get(INGRESS.parse().expect("literal address"), "localhost", &path, Duration::from_secs(10), MAX_BODY)?;
         let (sha, _) = sha256_of(&r.body[..])?;
@@ -114,6 +114,16 @@ fn check_all(cx: &Cx) -> Result<Served> {
         served.checked.push(url);
     }
     Ok(served)
+}
+
+/// The path that serves KEY: an `index.html` is fetched as its directory,
+/// as s3www serves it there (Go's http.FileServer redirects a request for
+/// `.../index.html` to `.../`).
+fn url_path(key: &str) -> String {
+    match key.strip_suffix("index.html") {
+        Some(dir) if dir.is_empty() || dir.ends_with('/') => format!("/{dir}"),
+        _ => format!("/{key}"),
+    }
 }
 
 fn plural(n: usize, what: &str) -> String {
@@ -127,6 +137,14 @@ fn plural(n: usize, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_html_is_fetched_as_its_directory() {
+        assert_eq!(url_path("index.html"), "/");
+        assert_eq!(url_path("docs/index.html"), "/docs/");
+        assert_eq!(url_path("floppy.gif"), "/floppy.gif");
+        assert_eq!(url_path("myindex.html"), "/myindex.html");
+    }
 
     #[test]
     fn the_bundles_bytes_are_required_unless_the_bucket_may_hold_its_own() {

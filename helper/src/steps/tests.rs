@@ -104,6 +104,12 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     let k3s = root.join("var/lib/rancher/k3s");
     assert!(k3s.join("agent/images/floppies-app-images.tar").is_file());
     assert!(!opt.join("releases/9.9.9-test/images/app-images.tar").exists(), "no image stored twice");
+    // k3s imports the images directory in name order (os.ReadDir) and may
+    // let the kubelet start while the last archive still imports: the app's
+    // archive comes first.
+    let mut staged: Vec<String> = fs::read_dir(k3s.join("agent/images")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    staged.sort();
+    assert_eq!(staged, ["floppies-app-images.tar", "floppies-k3s-airgap-images.tar"], "the app archive first in name order");
     assert!(k3s.join("server/static/charts/floppies.tgz").is_file());
     let manifests = fs::read_to_string(k3s.join("server/manifests/floppies.yaml")).unwrap();
     assert!(manifests.contains("\"kind\": \"HelmChart\""));

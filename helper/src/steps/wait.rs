@@ -1,4 +1,10 @@
 //! Step 7: wait, bounded, for the node and then the application to be Ready.
+//!
+//! k3s's image import does not hold the kubelet back until every archive is
+//! in: its wait on the import queue (workqueue.Len(), which does not count
+//! the item being worked on) can end while the last archive still imports,
+//! so pods may start, and wait for their images, meanwhile. While k3s's log
+//! shows an import begun and not finished, the wait says "importing images".
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
@@ -45,11 +51,19 @@ impl Step for WaitReady {
 /// Polls CHECK (which lists what is not ready) until it lists nothing or the deadline passes.
 fn wait_for(what: &str, deadline: Instant, cx: &Cx, check: fn() -> Result<Vec<String>>) -> Result<()> {
     let mut last = vec![String::from("no answer from k3s yet")];
+    let mut said = None;
     loop {
         match check() {
             Ok(bad) if bad.is_empty() => return Ok(()),
             Ok(bad) => last = bad,
             Err(e) => last = vec![crate::error::render(&e)],
+        }
+        if let Some(archive) = importing(&k3s_log()) {
+            if said.as_ref() != Some(&archive) {
+                cx.out.say(format!("waiting for {what}: k3s is importing images from {archive}"));
+                said = Some(archive.clone());
+            }
+            last.push(format!("k3s is still importing images from {archive}"));
         }
         if Instant::now() >= deadline {
             bail!(Failure::new(
@@ -62,6 +76,35 @@ fn wait_for(what: &str, deadline: Instant, cx: &Cx, check: fn() -> Result<Vec<St
     }
 }
 
+/// The last lines of k3s's log (empty when journalctl cannot read it).
+fn k3s_log() -> String {
+    crate::runner::capture("journalctl", &["-u", paths::K3S_UNIT, "-n", "400", "--no-pager", "-o", "cat"]).map(|o| o.stdout).unwrap_or_default()
+}
+
+/// The archive k3s's LOG shows an import begun for ("Importing images from
+/// PATH") and not yet ended ("Imported images from PATH", or a failure that
+/// names PATH), if any.
+pub fn importing(log: &str) -> Option<String> {
+    let mut open: Option<String> = None;
+    for line in log.lines() {
+        if let Some(path) = after(line, "Importing images from ") {
+            open = Some(path);
+        } else if let Some(path) = &open {
+            if line.contains(&format!("Imported images from {path}")) || line.contains(&format!("import {path}")) || line.contains(&format!("importing {path}")) {
+                open = None;
+            }
+        }
+    }
+    open
+}
+
+/// The path after MARKER in LINE (up to a space or a quote).
+fn after(line: &str, marker: &str) -> Option<String> {
+    let rest = &line[line.find(marker)? + marker.len()..];
+    let path: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+    (!path.is_empty()).then_some(path)
+}
+
 fn node_state() -> Result<Vec<String>> {
     let (bad, total) = kube::nodes_not_ready(&kube::get_json(&["nodes"])?);
     if total == 0 {
@@ -72,4 +115,23 @@ fn node_state() -> Result<Vec<String>> {
 
 fn app_state() -> Result<Vec<String>> {
     Ok(kube::app_not_ready(&kube::get_json(&["deployments,statefulsets,jobs", "-n", paths::APP_NAMESPACE])?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "/var/lib/rancher/k3s/agent/images/floppies-app-images.tar";
+    const K: &str = "/var/lib/rancher/k3s/agent/images/floppies-k3s-airgap-images-amd64.tar.zst";
+
+    #[test]
+    fn an_import_begun_and_not_ended_is_reported() {
+        let begun = format!("level=info msg=\"Importing images from {A}\"\nlevel=info msg=\"Imported images from {A} in 3.2s\"\nlevel=info msg=\"Importing images from {K}\"\nlevel=info msg=\"Imported docker.io/rancher/mirrored-pause:3.6\"\n");
+        assert_eq!(importing(&begun).as_deref(), Some(K));
+        let ended = format!("{begun}level=info msg=\"Imported images from {K} in 20s\"\n");
+        assert_eq!(importing(&ended), None);
+        let failed = format!("level=info msg=\"Importing images from {A}\"\nlevel=error msg=\"Failed to process image event: failed to import {A}: failed to retag images\"\n");
+        assert_eq!(importing(&failed), None, "a failed import is not still importing");
+        assert_eq!(importing(""), None);
+    }
 }

@@ -55,9 +55,6 @@ pub fn select<'a>(index: &'a Value, platform: &Platform) -> Option<&'a Value> {
 pub struct Pulled {
     /// The name containerd imports it as (`repo:tag`).
     pub name: String,
-    /// `repo@<pinned digest>`: also imported, so that a digest reference
-    /// resolves locally in containerd's CRI (which looks images up by name).
-    pub by_digest: String,
     /// The pinned (top) descriptor: an index or a manifest.
     pub media_type: String,
     pub digest: String,
@@ -74,7 +71,7 @@ pub fn pull(client: Option<&mut Client>, cache: &Cache, reference: &Reference, d
     let top = walk.document(digest, None, "manifest")?;
     let Some((top_bytes, top_value)) = top else { return walk.finish() };
     let media_type = media_type(&top_value);
-    let mut pulled = Pulled { name: reference.image_name(), by_digest: format!("{}@{digest}", reference.name()), media_type: media_type.clone(), digest: digest.to_string(), size: top_bytes as u64, manifest: digest.to_string(), blobs: vec![digest.to_string()] };
+    let mut pulled = Pulled { name: reference.image_name(), media_type: media_type.clone(), digest: digest.to_string(), size: top_bytes as u64, manifest: digest.to_string(), blobs: vec![digest.to_string()] };
     let manifest = if media_type == OCI_INDEX || media_type == DOCKER_LIST {
         let child = select(&top_value, platform).with_context(|| format!("{reference}@{digest} has no {platform} image"))?;
         let (child_digest, child_size) = descriptor(child)?;

@@ -77,6 +77,17 @@ impl fmt::Display for Reference {
     }
 }
 
+/// True when k3s can import an image under NAME: k3s parses every name an
+/// archive carries as a tagged reference and fails the archive's retag and
+/// content labelling on one that is not (a bare `repo` or a `repo@digest`);
+/// it adds `repo@digest` itself. The tag must be written out, as k3s does
+/// not default it to `latest`.
+pub fn is_tagged_name(name: &str) -> bool {
+    let rest = name.split_once('@').map_or(name, |(r, _)| r);
+    let last = rest.rsplit('/').next().unwrap_or(rest);
+    last.contains(':') && Reference::parse(name).is_ok()
+}
+
 /// A `sha256:<64 lowercase hex>` digest; the only algorithm the build accepts.
 pub fn check_digest(d: &str) -> Result<&str> {
     match d.strip_prefix("sha256:") {
@@ -113,6 +124,16 @@ mod tests {
         let r = Reference::parse(&format!("localhost/x@{D}")).unwrap();
         assert_eq!((r.registry.as_str(), r.tag.as_deref()), ("localhost", None));
         assert_eq!(r.image_name(), format!("localhost/x@{D}"));
+    }
+
+    #[test]
+    fn only_names_with_a_tag_can_be_imported_by_k3s() {
+        for good in ["docker.io/minio/minio:RELEASE.2025-09-07T16-13-09Z", "127.0.0.1:5000/a/b:1", &format!("quay.io/a:1@{D}")] {
+            assert!(is_tagged_name(good), "{good}");
+        }
+        for bad in ["docker.io/library/busybox", "127.0.0.1:5000/a/b", &format!("docker.io/minio/minio@{D}"), "docker.io/A:1"] {
+            assert!(!is_tagged_name(bad), "{bad}");
+        }
     }
 
     #[test]

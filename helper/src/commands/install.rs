@@ -11,7 +11,6 @@ use crate::{lock, paths, preflight, runner};
 
 pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let bundle = Bundle::from_arg(ctx.global.bundle.as_deref(), "install")?;
-    crate::fault::arm(&bundle.header.profile);
     let bar = ctx.out.bytes_bar(bundle.header.payload_size, "verifying");
     ctx.out.say(format!("Verifying {} ...", bundle.path));
     // Before anything is decompressed: a damaged payload must be named as such
@@ -19,6 +18,8 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     crate::archive::verify(bar.wrap_read(bundle.payload()?), &bundle.expected())?;
     bar.finish_and_clear();
     let manifest = bundle.manifest()?;
+    // The verified manifest says what this bundle is; the header alone is covered by no hash.
+    crate::fault::arm(&manifest.bundle.profile);
     let opts = Options { ufw: args.ufw, keep_data: true, yes: ctx.global.yes, wait_timeout: args.wait_timeout, tls: args.tls_cert.clone().zip(args.tls_key.clone()) };
     let existing = Journal::load(&paths::host(paths::STATE_FILE))?;
     let all = steps::install_steps();

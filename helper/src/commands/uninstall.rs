@@ -29,9 +29,15 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
     runner::log_to(&super::install::log_file("uninstall"))?;
     let journal = Journal::load(&paths::host(paths::STATE_FILE))?.unwrap_or_default();
     crate::fault::arm(&journal.profile);
-    // Once the data dir is gone so is the journal; the test bundle still says what it is.
+    // Once the data dir is gone so is the journal; the test bundle still says
+    // what it is, in its manifest once the payload is verified (a header
+    // saying "test" proves nothing: no hash covers it).
     if let Some(b) = ctx.global.bundle.as_deref().and_then(|p| crate::bundle::Bundle::open(p).ok()) {
-        crate::fault::arm(&b.header.profile);
+        if b.header.profile == "test" && b.verify().is_ok() {
+            if let Ok(m) = b.manifest() {
+                crate::fault::arm(&m.bundle.profile);
+            }
+        }
     }
     let version = journal.version.clone();
     remove(ctx, journal, args.keep_data)?;

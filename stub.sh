@@ -100,6 +100,17 @@ check_built() {
     esac
 }
 
+# Refuses part sizes the shell's arithmetic could wrap (no bundle nears 10^15 bytes).
+check_header_sizes() {
+    case "$STUB_SIZE:$HELPER_SIZE:$PAYLOAD_SIZE:$TOTAL_SIZE" in
+        *[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*)
+            err "the installer's header is damaged: a part size is out of range (STUB_SIZE=$STUB_SIZE HELPER_SIZE=$HELPER_SIZE PAYLOAD_SIZE=$PAYLOAD_SIZE)"
+            say "help: copy the installer again and compare its sha256 with the one the vendor published"
+            return "$EXIT_DAMAGED"
+            ;;
+    esac
+}
+
 # Sets _self to the absolute path of this file.
 locate_self() {
     case "$0" in
@@ -305,6 +316,7 @@ main() {
         '') print_usage >&2; return "$EXIT_USAGE" ;;
     esac
     check_built || return "$EXIT_FAILED"
+    check_header_sizes || return
     locate_self || return "$EXIT_FAILED"
     check_tools || return "$EXIT_FAILED"
     verify_size || return

@@ -38,12 +38,14 @@ impl Header {
         self.stub_size
     }
 
+    /// Saturating: `parse` refuses sizes whose sum does not fit, so this only
+    /// saturates for a Header built by hand, and then no file is that large.
     pub fn payload_offset(&self) -> u64 {
-        self.stub_size + self.helper_size
+        self.stub_size.saturating_add(self.helper_size)
     }
 
     pub fn total_size(&self) -> u64 {
-        self.payload_offset() + self.payload_size
+        self.payload_offset().saturating_add(self.payload_size)
     }
 
     /// Reads the constants from the start of a `.run` file.
@@ -86,6 +88,17 @@ impl Header {
             payload_size: num("PAYLOAD_SIZE")?,
             payload_sha256: get("PAYLOAD_SHA256")?,
         };
+        let sum = header.stub_size.checked_add(header.helper_size).and_then(|n| n.checked_add(header.payload_size));
+        if sum.is_none() {
+            bail!(Failure::new(
+                ExitCode::BadBundle,
+                format!(
+                    "the header's sizes overflow: STUB_SIZE {} + HELPER_SIZE {} + PAYLOAD_SIZE {} is more than 2^64 bytes",
+                    header.stub_size, header.helper_size, header.payload_size
+                )
+            )
+            .help("the file's header is damaged; copy the installer again and compare its sha256 with the one the vendor published"));
+        }
         if num("TOTAL_SIZE")? != header.total_size() {
             bail!(Failure::new(ExitCode::BadBundle, "the header's TOTAL_SIZE is not the sum of its parts"));
         }
@@ -246,6 +259,22 @@ mod tests {
     fn template_itself_is_refused() {
         let err = Header::parse(TEMPLATE).unwrap_err();
         assert!(format!("{err:#}").contains("stub template"), "{err:#}");
+    }
+
+    #[test]
+    fn huge_sizes_are_named_as_damage_not_a_panic() {
+        let (text, _) = render_stub(TEMPLATE, &sample()).unwrap();
+        let max = u64::MAX.to_string();
+        for key in ["STUB_SIZE", "HELPER_SIZE", "PAYLOAD_SIZE"] {
+            let line = text.lines().find(|l| l.starts_with(&format!("{key}="))).unwrap();
+            // Aligned, so only the sum is wrong: u64::MAX rounded down to a block.
+            let huge = format!("{key}={}", u64::MAX / BLOCK * BLOCK);
+            let bad = text.replacen(line, &huge, 1);
+            let err = format!("{:#}", Header::parse(&bad).unwrap_err());
+            assert!(err.contains("the header's sizes overflow") && err.contains(key), "{key}: {err}");
+        }
+        let bad = text.replacen(text.lines().find(|l| l.starts_with("STUB_SIZE=")).unwrap(), &format!("STUB_SIZE={max}0"), 1);
+        assert!(format!("{:#}", Header::parse(&bad).unwrap_err()).contains("STUB_SIZE is not a number"));
     }
 
     #[test]

@@ -39,6 +39,31 @@ pub const K3S_LEFTOVER_DIRS: &[&str] =
 /// The namespace the application runs in.
 pub const APP_NAMESPACE: &str = "floppies";
 
+/// Where a program named in a file we write (a unit root runs at every boot)
+/// is looked up: fixed system directories, never PATH, whose early entries
+/// may be writable by a user.
+pub const SYSTEM_BIN_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/// The absolute path of system program NAME: the first in SYSTEM_BIN_DIRS
+/// that is a root-owned executable no one else can write.
+pub fn system_binary(name: &str) -> anyhow::Result<Utf8PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in SYSTEM_BIN_DIRS {
+        let path = Utf8Path::new(dir).join(name);
+        if let Ok(m) = std::fs::metadata(&path) {
+            if m.is_file() && m.uid() == 0 && m.mode() & 0o022 == 0 && m.mode() & 0o111 != 0 {
+                return Ok(path);
+            }
+        }
+    }
+    Err(crate::error::Failure::new(
+        crate::error::ExitCode::Failed,
+        format!("the '{name}' command is missing from {} (or is not a root-owned program)", SYSTEM_BIN_DIRS.join(", ")),
+    )
+    .help(format!("install the package that provides '{name}' from the distribution, then run the installer again"))
+    .into())
+}
+
 /// The root every host path is resolved under.
 pub fn root() -> Utf8PathBuf {
     match std::env::var("FLOPPIES_ROOT") {
@@ -59,6 +84,26 @@ fn under(root: &Utf8Path, path: &str) -> Utf8PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_programs_are_found_in_fixed_dirs_never_through_path() {
+        let planted = std::env::temp_dir().join(format!("floppies-path-test-{}", std::process::id()));
+        std::fs::create_dir_all(&planted).unwrap();
+        std::fs::write(planted.join("sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(planted.join("sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let old = std::env::var_os("PATH").unwrap_or_default();
+        let mut path = std::ffi::OsString::from(planted.as_os_str());
+        path.push(":");
+        path.push(&old);
+        std::env::set_var("PATH", &path);
+        let found = system_binary("sh");
+        std::env::set_var("PATH", old);
+        let _ = std::fs::remove_dir_all(&planted);
+        let found = found.unwrap();
+        assert!(SYSTEM_BIN_DIRS.iter().any(|d| found.starts_with(d)), "{found}");
+        let err = format!("{:#}", system_binary("floppies-no-such-program").unwrap_err());
+        assert!(err.contains("is missing from /usr/sbin, /usr/bin, /sbin, /bin"), "{err}");
+    }
 
     #[test]
     fn paths_are_joined_under_the_root() {

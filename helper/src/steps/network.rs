@@ -195,8 +195,9 @@ impl Step for Network {
 }
 
 fn add_route_unit() -> Result<()> {
-    let ip = which::which("ip").context("the 'ip' command (iproute2) is missing")?;
-    let text = route_unit_text(&ip.to_string_lossy());
+    // A fixed system path: root runs this unit at every boot.
+    let ip = paths::system_binary("ip")?;
+    let text = route_unit_text(ip.as_str());
     let path = route_unit_path();
     if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
         fs::write(&path, text).with_context(|| format!("could not write '{path}'"))?;

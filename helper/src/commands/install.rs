@@ -20,6 +20,10 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let manifest = bundle.manifest()?;
     // The verified manifest says what this bundle is; the header alone is covered by no hash.
     crate::fault::arm(&manifest.bundle.profile);
+    // A customer's certificate and key are checked before anything changes.
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        crate::steps::tls::check_customer(cert, key)?;
+    }
     let opts = Options { ufw: args.ufw, keep_data: true, yes: ctx.global.yes, wait_timeout: args.wait_timeout, tls: args.tls_cert.clone().zip(args.tls_key.clone()) };
     let all = steps::install_steps();
     if ctx.global.dry_run {

@@ -13,7 +13,7 @@ mod preflight;
 mod smoke;
 mod stage;
 mod summary;
-mod tls;
+pub mod tls;
 mod values;
 mod unpack;
 mod wait;

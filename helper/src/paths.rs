@@ -1,6 +1,7 @@
 //! Every fixed host path the installer reads or writes, in one place.
 //!
-//! Tests and the VM harness move the whole tree with `FLOPPIES_ROOT`, which is
+//! Tests move the whole tree with `FLOPPIES_ROOT` (honoured only for a test:
+//! see `choose_root`), which is
 //! prefixed to every path here (default: `/`).
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -64,12 +65,58 @@ pub fn system_binary(name: &str) -> anyhow::Result<Utf8PathBuf> {
     .into())
 }
 
-/// The root every host path is resolved under.
+/// The variable that moves the host tree, for tests only.
+pub const ROOT_VAR: &str = "FLOPPIES_ROOT";
+
+/// The root chosen once per run by `choose_root`.
+static CHOSEN_ROOT: std::sync::OnceLock<Utf8PathBuf> = std::sync::OnceLock::new();
+
+/// The root every host path is resolved under: `/`, or FLOPPIES_ROOT when
+/// `choose_root` allowed it (unit tests read the variable on every call).
 pub fn root() -> Utf8PathBuf {
-    match std::env::var("FLOPPIES_ROOT") {
-        Ok(r) if !r.is_empty() => Utf8PathBuf::from(r),
-        _ => Utf8PathBuf::from("/"),
+    if cfg!(test) {
+        return env_root().unwrap_or_else(|| Utf8PathBuf::from("/"));
     }
+    CHOSEN_ROOT.get().cloned().unwrap_or_else(|| Utf8PathBuf::from("/"))
+}
+
+fn env_root() -> Option<Utf8PathBuf> {
+    std::env::var(ROOT_VAR).ok().filter(|r| !r.is_empty()).map(Utf8PathBuf::from)
+}
+
+/// What says this run is a test: the helper's own build, the installation
+/// on the real host, the bundle handed to us once its payload is verified.
+pub struct TestEvidence<'a> {
+    pub debug_build: bool,
+    pub installed_profile: Option<&'a str>,
+    pub verified_bundle_profile: Option<&'a str>,
+}
+
+/// FLOPPIES_ROOT is honoured only for a test: a production bundle or
+/// installation ignores it, since the cleanup would act on the real /proc,
+/// mounts and firewall while the files it checks live elsewhere.
+pub fn honours_root(e: &TestEvidence) -> bool {
+    e.debug_build || e.installed_profile == Some("test") || e.verified_bundle_profile == Some("test")
+}
+
+/// Decides the root for this run, once: FLOPPIES_ROOT if set and this is a
+/// test (see `honours_root`), else `/`, with a warning if it was set.
+/// The bundle is verified only when FLOPPIES_ROOT is set and its header says test.
+pub fn choose_root(bundle: Option<&Utf8Path>, warn: &dyn Fn(&str)) {
+    let Some(wanted) = env_root() else { return };
+    let installed = crate::journal::Journal::load(&Utf8Path::new("/").join(STATE_FILE.trim_start_matches('/'))).ok().flatten().map(|j| j.profile);
+    let verified = bundle.and_then(|p| crate::bundle::Bundle::open(p).ok()).filter(|b| b.header.profile == "test").and_then(|b| {
+        b.verify().ok()?;
+        b.manifest().ok().map(|m| m.bundle.profile)
+    });
+    let evidence = TestEvidence { debug_build: cfg!(debug_assertions), installed_profile: installed.as_deref(), verified_bundle_profile: verified.as_deref() };
+    let root = if honours_root(&evidence) {
+        wanted
+    } else {
+        warn(&format!("{ROOT_VAR} is ignored: only a test bundle or installation honours it"));
+        Utf8PathBuf::from("/")
+    };
+    let _ = CHOSEN_ROOT.set(root);
 }
 
 /// A fixed host path under the current root.
@@ -103,6 +150,16 @@ mod tests {
         assert!(SYSTEM_BIN_DIRS.iter().any(|d| found.starts_with(d)), "{found}");
         let err = format!("{:#}", system_binary("floppies-no-such-program").unwrap_err());
         assert!(err.contains("is missing from /usr/sbin, /usr/bin, /sbin, /bin"), "{err}");
+    }
+
+    #[test]
+    fn only_a_test_build_bundle_or_installation_moves_the_root() {
+        let e = |debug_build, installed_profile, verified_bundle_profile| TestEvidence { debug_build, installed_profile, verified_bundle_profile };
+        assert!(!honours_root(&e(false, None, None)));
+        assert!(!honours_root(&e(false, Some("prod"), Some("prod"))));
+        assert!(honours_root(&e(false, Some("test"), None)));
+        assert!(honours_root(&e(false, None, Some("test"))));
+        assert!(honours_root(&e(true, None, None)));
     }
 
     #[test]

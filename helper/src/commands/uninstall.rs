@@ -53,14 +53,7 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
 pub fn remove(ctx: &Ctx, journal: Journal, keep_data: bool) -> Result<()> {
     let opts = Options { ufw: UfwMode::Keep, keep_data, yes: ctx.global.yes, wait_timeout: 0, tls: None };
     let mut cx = Cx { out: ctx.out, bundle: None, manifest: None, opts, journal };
-    let failures = steps::run_uninstall(&mut cx, &steps::install_steps())?;
-    if keep_data {
-        // The journal describes an installation that is gone; data and credentials stay.
-        let state = paths::host(paths::STATE_FILE);
-        if state.exists() {
-            std::fs::remove_file(&state).map_err(|e| anyhow::anyhow!("could not remove '{state}': {e}"))?;
-        }
-    }
+    let failures = steps::uninstall(&mut cx, &steps::install_steps())?;
     if !failures.is_empty() {
         bail!(Failure::new(ExitCode::Failed, format!("uninstall could not undo everything: {}", failures.join("; ")))
             .help("fix what is named and run the uninstall again (it is safe to repeat); 'sudo floppies diagnose' helps support"));

@@ -38,6 +38,18 @@ pub fn has_rule(show_added: &str, rule: &[&str]) -> bool {
         .any(|l| normalise(l.split_whitespace()) == want)
 }
 
+/// The rules `ufw show added` lists with exactly the comment TAG, each as the
+/// words to give `ufw delete`: what is ours even when no journal says so.
+pub fn tagged_rules(show_added: &str, tag: &str) -> Vec<Vec<String>> {
+    let suffix = format!(" comment '{tag}'");
+    show_added
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ufw ")?.strip_suffix(suffix.as_str()))
+        .map(|rule| rule.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .filter(|words| !words.is_empty() && !words.iter().any(|w| w == "comment"))
+        .collect()
+}
+
 fn normalise<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for w in words {
@@ -70,6 +82,13 @@ ufw allow from 10.42.0.0/16 comment 'floppies'
         assert!(!has_rule(ADDED, &["allow", "80/tcp"]));
         assert!(!has_rule(ADDED, &["deny", "22/tcp"]));
         assert!(!has_rule("Added user rules (see 'ufw status' for running firewall):\n(None)\n", &["allow", "22/tcp"]));
+    }
+
+    #[test]
+    fn tagged_rules_are_ours_and_only_those() {
+        let added = format!("{ADDED}ufw allow 80/tcp comment 'floppies-other'\nufw allow 81/tcp comment 'x floppies'\n");
+        assert_eq!(tagged_rules(&added, "floppies"), vec![vec!["allow", "6443/tcp"], vec!["allow", "from", "10.42.0.0/16"]]);
+        assert!(tagged_rules("Added user rules (see 'ufw status' for running firewall):\n(None)\n", "floppies").is_empty());
     }
 
     #[test]

@@ -111,9 +111,24 @@ impl Step for Credentials {
         if cx.opts.keep_data {
             return Ok(());
         }
+        // Everything but the journal, which the undos after this one still
+        // need: it goes last, and only once every undo has succeeded (see
+        // `steps::forget_installation`).
         let data = paths::host(paths::DATA_DIR);
-        if data.exists() {
-            fs::remove_dir_all(&data).with_context(|| format!("could not remove '{data}'"))?;
+        let Ok(entries) = fs::read_dir(&data) else { return Ok(()) };
+        let journal = paths::host(paths::STATE_FILE);
+        for e in entries {
+            let path = e.with_context(|| format!("could not read '{data}'"))?.path();
+            if path == journal.as_std_path() {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).with_context(|| format!("could not stat '{}'", path.display()))?;
+            if meta.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            }
+            .with_context(|| format!("could not remove '{}'", path.display()))?;
         }
         Ok(())
     }

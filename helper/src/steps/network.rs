@@ -178,6 +178,15 @@ impl Step for Network {
             args.extend(words);
             runner::run("ufw", &args)?;
         }
+        // Rules tagged as ours that no record names (a journal lost or older): removed too.
+        if which::which("ufw").is_ok() {
+            let added = runner::run("ufw", &["show", "added"])?.stdout;
+            for words in crate::host::ufw::tagged_rules(&added, UFW_TAG) {
+                let mut args = vec!["delete"];
+                args.extend(words.iter().map(String::as_str));
+                runner::run("ufw", &args)?;
+            }
+        }
         if record["ufw_disabled"].as_bool() == Some(true) {
             runner::run("ufw", &["--force", "enable"])?;
         }

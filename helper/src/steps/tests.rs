@@ -126,11 +126,59 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     assert!(!opt.exists() && !k3s.exists() && !root.join("etc/rancher/k3s").exists());
     assert_eq!(fs::read_to_string(root.join("var/lib/floppies/data/customer.txt")).unwrap(), "precious");
     assert_eq!(fs::read_to_string(&env).unwrap(), password);
-    // Undo twice is fine; without keep-data the data goes too.
+    // Undo twice is fine; without keep-data the data goes too, but not the
+    // journal: the undos after this one may fail and must still find it.
     cx.opts.keep_data = false;
     for step in file_steps.iter().rev() {
         step.undo(&cx, &Value::Null).unwrap();
     }
+    let left: Vec<_> = fs::read_dir(root.join("var/lib/floppies")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["state.json"], "only the journal is left after the data undo");
+    // Once every undo succeeded, the journal goes too.
+    super::forget_installation(false).unwrap();
     assert!(!root.join("var/lib/floppies").exists());
+
+    // An undo that fails after the data undo (as the network undo runs
+    // after it): the journal stays, still naming what is left to undo, with
+    // and without --keep-data.
+    for keep_data in [true, false] {
+        cx.opts.keep_data = keep_data;
+        cx.journal = Journal::new("9.9.9-test", "test");
+        credentials::Credentials.apply(&mut cx).unwrap();
+        cx.journal.record("credentials", Value::Null);
+        cx.journal.record("failing", serde_json::json!({"ufw_added": [["allow", "6443/tcp"]]}));
+        cx.save_journal().unwrap();
+        let steps: Vec<Box<dyn Step>> = vec![Box::new(FailingUndo), Box::new(credentials::Credentials)];
+        let failures = super::uninstall(&mut cx, &steps).unwrap();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        let j = Journal::load(&root.join("var/lib/floppies/state.json")).unwrap().expect("the journal survives a failed undo");
+        assert_eq!(j.entry("failing").unwrap().record["ufw_added"][0][1], "6443/tcp", "keep_data={keep_data}");
+        assert!(j.entry("credentials").is_none(), "what was undone is forgotten");
+        fs::remove_dir_all(root.join("var/lib/floppies")).unwrap();
+    }
     std::env::remove_var("FLOPPIES_ROOT");
+}
+
+/// A step whose undo fails; it comes before credentials, so its undo runs after the data undo.
+struct FailingUndo;
+
+impl Step for FailingUndo {
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+    fn summary(&self) -> &'static str {
+        "a step for tests"
+    }
+    fn undo_summary(&self) -> &'static str {
+        "fail"
+    }
+    fn done(&self, _cx: &Cx) -> Result<bool> {
+        Ok(true)
+    }
+    fn apply(&self, _cx: &mut Cx) -> Result<Value> {
+        Ok(Value::Null)
+    }
+    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+        anyhow::bail!("the firewall said no")
+    }
 }

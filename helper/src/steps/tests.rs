@@ -77,7 +77,7 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     let out = Reporter::new(false, true);
     let opts = Options::for_test();
     let mut cx = Cx { out: &out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal: Journal::new("9.9.9-test", "test") };
-    cx.journal.record("preflight", serde_json::json!({"image_variant": "cpuv1"}));
+    cx.journal.record("preflight", serde_json::json!({"image_variant": "cpuv1", "app_uid": 64803}));
     let file_steps: Vec<Box<dyn Step>> = vec![Box::new(unpack::Unpack), Box::new(credentials::Credentials), Box::new(stage::StageK3s)];
 
     for step in &file_steps {
@@ -98,6 +98,17 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     assert_eq!(mode(&root.join("var/lib/floppies/credentials")), 0o700);
     assert_eq!(mode(&root.join("var/lib/floppies/credentials/tls/server.key")), 0o600);
     let password = fs::read_to_string(&env).unwrap();
+    // MinIO's data belongs to the id preflight chose, not a login user's 1000.
+    let owner = |p: &Utf8Path| std::os::unix::fs::MetadataExt::uid(&fs::metadata(p).unwrap());
+    let minio_data = root.join("var/lib/floppies/data/minio");
+    assert_eq!(owner(&minio_data), 64803);
+    // Data an older install gave to 1000 moves to the chosen id, all of it.
+    fs::write(minio_data.join("object"), "x").unwrap();
+    std::os::unix::fs::chown(&minio_data, Some(1000), Some(1000)).unwrap();
+    std::os::unix::fs::chown(minio_data.join("object"), Some(1000), Some(1000)).unwrap();
+    assert!(!credentials::Credentials.done(&cx).unwrap());
+    credentials::Credentials.apply(&mut cx).unwrap();
+    assert_eq!((owner(&minio_data), owner(&minio_data.join("object"))), (64803, 64803));
     credentials::Credentials.apply(&mut cx).unwrap();
     assert_eq!(fs::read_to_string(&env).unwrap(), password, "credentials are made once");
     // stage: images moved (not copied) where k3s reads them; chart, manifest, config.
@@ -144,6 +155,7 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     for keep_data in [true, false] {
         cx.opts.keep_data = keep_data;
         cx.journal = Journal::new("9.9.9-test", "test");
+        cx.journal.record("preflight", serde_json::json!({"app_uid": 64803}));
         credentials::Credentials.apply(&mut cx).unwrap();
         cx.journal.record("credentials", Value::Null);
         cx.journal.record("failing", serde_json::json!({"ufw_added": [["allow", "6443/tcp"]]}));

@@ -778,4 +778,103 @@ mod tests {
         assert!(extract(&z[..], &exp, &base.0).is_err());
         assert_eq!(fs::read(base.join("keep")).unwrap(), b"mine");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Every path under DIR (not following links) with its kind and mode, skipping SKIP.
+        fn snapshot(dir: &Path, skip: &Path, out: &mut Vec<(std::path::PathBuf, u32, bool)>) {
+            use std::os::unix::fs::MetadataExt;
+            for e in fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.starts_with(skip) {
+                    continue;
+                }
+                let m = fs::symlink_metadata(&p).unwrap();
+                out.push((p.clone(), m.mode(), m.is_dir()));
+                if m.is_dir() {
+                    snapshot(&p, skip, out);
+                }
+            }
+        }
+
+        // Few names, so entries often meet: links through links, entries over links.
+        fn path() -> impl Strategy<Value = String> {
+            proptest::collection::vec(prop_oneof![Just("d"), Just("s"), Just("e")], 1..4).prop_map(|c| c.join("/"))
+        }
+
+        fn link_target() -> impl Strategy<Value = String> {
+            proptest::collection::vec(prop_oneof![Just("s"), Just("e"), Just(".."), Just(".")], 1..6).prop_map(|c| c.join("/"))
+        }
+
+        fn entry() -> impl Strategy<Value = (String, tar::EntryType, String)> {
+            prop_oneof![
+                path().prop_map(|p| (format!("{p}/"), D, String::new())),
+                path().prop_map(|p| (p, F, String::new())),
+                (path(), link_target()).prop_map(|(p, t)| (p, S, t)),
+                (path(), path()).prop_map(|(p, t)| (p, L, t)),
+            ]
+        }
+
+        /// Entries, random or in the shape that makes a link chain: `D/S -> .`,
+        /// `D/E -> S/S.../../..` (K hops), then an entry over `D/E`.
+        fn entries() -> impl Strategy<Value = Vec<(String, tar::EntryType, String)>> {
+            let gadget = (path(), 1usize..4, prop_oneof![Just(D), Just(F)], any::<bool>()).prop_map(|(d, k, over, reverse)| {
+                let hops = format!("{}{}", "s/".repeat(k), vec![".."; k + 1].join("/"));
+                let mut links = vec![(format!("{d}/s"), S, ".".to_string()), (format!("{d}/e"), S, hops)];
+                if reverse {
+                    links.reverse();
+                }
+                let mut out = vec![(format!("{d}/"), D, String::new())];
+                out.extend(links);
+                out.push((if over == D { format!("{d}/e/") } else { format!("{d}/e/x") }, over, String::new()));
+                out
+            });
+            proptest::collection::vec(prop_oneof![3 => entry().prop_map(|e| vec![e]), 1 => gadget], 1..8).prop_map(|v| v.into_iter().flatten().collect())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever the entries: nothing outside the target changes, and
+            /// every link in a committed tree resolves inside it (or nowhere).
+            #[test]
+            fn nothing_outside_changes_and_no_link_leaves(entries in entries()) {
+                let owned: Vec<(String, tar::EntryType, Vec<u8>, String)> = entries.into_iter().map(|(n, k, t)| (n, k, if k == F { b"x".to_vec() } else { vec![] }, t)).collect();
+                let refs: Vec<(&str, tar::EntryType, &[u8], &str)> = owned.iter().map(|(n, k, d, t)| (n.as_str(), *k, d.as_slice(), t.as_str())).collect();
+                let (z, exp) = payload(&refs);
+                let base = tmp();
+                let outside = base.parent().unwrap().as_std_path().to_path_buf();
+                // Something outside for a chain to reach, with modes no entry sets (entries get 0755/0644).
+                fs::create_dir_all(outside.join("victim")).unwrap();
+                fs::write(outside.join("victim/file"), "v").unwrap();
+                for dir in [outside.as_path(), base.as_std_path(), &outside.join("victim")] {
+                    fs::set_permissions(dir, fs::Permissions::from_mode(0o711)).unwrap();
+                }
+                let mode_of = |p: &Path| fs::symlink_metadata(p).unwrap().permissions().mode();
+                let outside_mode = mode_of(&outside);
+                let target = base.join("out");
+                let mut before = Vec::new();
+                snapshot(&outside, target.as_std_path(), &mut before);
+                let result = extract(&z[..], &exp, &target);
+                let mut after = Vec::new();
+                snapshot(&outside, target.as_std_path(), &mut after);
+                prop_assert_eq!(&before, &after, "something outside the target changed ({:?})", result.as_ref().err().map(|e| format!("{e:#}")));
+                prop_assert_eq!(outside_mode, mode_of(&outside));
+                if result.is_ok() {
+                    let root = fs::canonicalize(&target).unwrap();
+                    let mut inside = Vec::new();
+                    snapshot(target.as_std_path(), Path::new("/nonexistent"), &mut inside);
+                    for (p, _, _) in inside {
+                        if fs::symlink_metadata(&p).unwrap().file_type().is_symlink() {
+                            if let Ok(real) = fs::canonicalize(&p) {
+                                prop_assert!(real.starts_with(&root), "{} resolves to {}", p.display(), real.display());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -288,4 +288,45 @@ mod tests {
         let long = format!("{:#}", h.check_size(h.total_size() + 3).unwrap_err());
         assert!(long.contains("3 unexpected bytes"), "{long}");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const KEYS: &[&str] = &["FLOPPIES_VERSION", "FLOPPIES_PROFILE", "FLOPPIES_ARCH", "STUB_SIZE", "HELPER_SIZE", "HELPER_SHA256", "PAYLOAD_SIZE", "PAYLOAD_SHA256", "TOTAL_SIZE"];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any text: an answer, never a panic.
+            #[test]
+            fn parse_never_panics_on_any_text(text in any::<String>()) {
+                let _ = Header::parse(&text);
+            }
+
+            /// Header-shaped text with any numbers: a parsed header's parts add up without overflow.
+            #[test]
+            fn a_parsed_header_is_consistent(values in proptest::collection::vec(any::<u64>(), 9), pick in any::<u64>()) {
+                let text: String = KEYS.iter().zip(&values).map(|(k, v)| {
+                    // Sometimes the real sum for TOTAL_SIZE, so some headers parse.
+                    let v = if *k == "TOTAL_SIZE" && pick % 2 == 0 { values[3].wrapping_add(values[4]).wrapping_add(values[6]) } else { *v };
+                    format!("{k}={v}\n")
+                }).collect();
+                if let Ok(h) = Header::parse(&text) {
+                    let sum = h.stub_size.checked_add(h.helper_size).and_then(|n| n.checked_add(h.payload_size));
+                    prop_assert_eq!(sum, Some(h.total_size()));
+                    prop_assert!(h.stub_size % BLOCK == 0 && h.helper_size % BLOCK == 0);
+                    let _ = h.check_size(pick);
+                }
+            }
+
+            /// What render_stub writes, parse reads back.
+            #[test]
+            fn rendered_headers_parse_back(helper_blocks in 0u64..1 << 30, payload_size in 0u64..1 << 50, version in "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(-test)?") {
+                let h = Header { version, helper_size: helper_blocks * BLOCK, payload_size, ..sample() };
+                let (text, size) = render_stub(TEMPLATE, &h).unwrap();
+                prop_assert_eq!(Header::parse(&text).unwrap(), Header { stub_size: size, ..h });
+            }
+        }
+    }
 }

@@ -367,4 +367,38 @@ mod tests {
         let (out, n) = r.redact("secrets-encryption: true\nwrite-kubeconfig-mode: \"0600\"\n");
         assert_eq!(n, 0, "{out}");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            /// A secret no rule knows, planted in any of the forms, between any lines: never survives.
+            #[test]
+            fn a_planted_secret_never_survives(secret in "[A-Za-z0-9]{12,40}", before in "[a-zA-Z0-9 ._-]{0,30}", after in "[a-zA-Z0-9 ._-]{0,30}") {
+                let r = Redactor::new(Vec::<String>::new());
+                for form in planted_forms(&secret) {
+                    let text = format!("{before}\n{form}\n{after}\n");
+                    let (out, _) = r.redact(&text);
+                    prop_assert!(!out.contains(&secret), "survived in:\n{}", out);
+                }
+            }
+
+            /// A known secret, as is, base64-encoded inside any text at any alignment, or percent-encoded: never readable back.
+            #[test]
+            fn a_known_secret_never_survives_encoded(secret in "[A-Za-z0-9:?/+~@-][A-Za-z0-9:?/+~@ -]{6,38}[A-Za-z0-9:?/+~@-]", lead in "[a-z=]{0,5}", tail in "[a-z\n]{0,5}") {
+                use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+                use base64::Engine;
+                let r = Redactor::new(vec![secret.clone()]);
+                let inner = format!("{lead}{secret}{tail}");
+                let percent: String = secret.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+                for text in [format!("x {} y", STANDARD.encode(&inner)), format!("x {} y", URL_SAFE.encode(&inner)), format!("GET /?v={percent}&w=1"), format!("plain {inner} text")] {
+                    let (out, _) = r.redact(&text);
+                    prop_assert!(!leaks(&out, &secret) && !out.contains(&percent), "survived in: {}", out);
+                }
+            }
+        }
+    }
 }

@@ -97,4 +97,36 @@ ufw allow from 10.42.0.0/16 comment 'floppies'
         assert!(!conf_enabled("ENABLED=no\n"));
         assert!(!conf_enabled("#ENABLED=yes\n"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn rule() -> impl Strategy<Value = Vec<String>> {
+            let action = prop_oneof![Just("allow"), Just("deny"), Just("limit")];
+            let port = (1u16..65535, prop_oneof![Just("tcp"), Just("udp")]).prop_map(|(p, proto)| vec![format!("{p}/{proto}")]);
+            let from = (0u8..255, 0u8..255).prop_map(|(a, b)| vec!["from".to_string(), format!("10.{a}.{b}.0/24"), "to".into(), "any".into()]);
+            (action, prop_oneof![port, from]).prop_map(|(a, rest)| std::iter::once(a.to_string()).chain(rest).collect())
+        }
+
+        proptest! {
+            /// Each listed rule is found whatever its comment; tagged_rules returns exactly the ones with our tag.
+            #[test]
+            fn rules_are_found_and_ours_are_exactly_the_tagged(rules in proptest::collection::vec((rule(), prop_oneof![Just(None), Just(Some("floppies")), Just(Some("floppies-x")), Just(Some("other"))]), 0..12)) {
+                let mut added = String::from("Added user rules (see 'ufw status' for running firewall):\n");
+                for (r, tag) in &rules {
+                    // ufw prints `allow from X to any` as `allow from X`.
+                    let shown = if r.ends_with(&["to".to_string(), "any".to_string()]) { &r[..r.len() - 2] } else { &r[..] };
+                    added.push_str(&format!("ufw {}{}\n", shown.join(" "), tag.map(|t| format!(" comment '{t}'")).unwrap_or_default()));
+                }
+                for (r, _) in &rules {
+                    let words: Vec<&str> = r.iter().map(String::as_str).collect();
+                    prop_assert!(has_rule(&added, &words), "{:?} not found in {}", r, added);
+                }
+                let ours: Vec<Vec<String>> = rules.iter().filter(|(_, t)| *t == Some("floppies")).map(|(r, _)| normalise(r.iter().map(String::as_str))).collect();
+                let found: Vec<Vec<String>> = tagged_rules(&added, "floppies").iter().map(|r| normalise(r.iter().map(String::as_str))).collect();
+                prop_assert_eq!(found, ours);
+            }
+        }
+    }
 }

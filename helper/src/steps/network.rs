@@ -179,8 +179,8 @@ impl Step for Network {
             runner::run("ufw", &args)?;
         }
         // Rules tagged as ours that no record names (a journal lost or older): removed too.
-        if which::which("ufw").is_ok() {
-            let added = runner::run("ufw", &["show", "added"])?.stdout;
+        let listed = if which::which("ufw").is_ok() { runner::capture("ufw", &["show", "added"]).ok().filter(|o| o.success()) } else { None };
+        if let Some(added) = listed.map(|o| o.stdout) {
             for words in crate::host::ufw::tagged_rules(&added, UFW_TAG) {
                 let mut args = vec!["delete"];
                 args.extend(words.iter().map(String::as_str));

@@ -36,8 +36,10 @@ fn keep_name_drop_value(c: &Captures) -> String {
 }
 
 /// Names whose values are secrets: in `KEY=value`, `key: value`, `"key": value` and `--key value`.
-/// `auth` only as a whole name or its last part (`auth=`, `basic_auth:`), not `authority`.
-const SECRET_NAME: &str = r"(?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pass|pwd|secret|token|private[_-]?key|access[_-]?key|api[_-]?key|client-key-data|client-certificate-data|credential)[A-Za-z0-9_.-]*|(?:[A-Za-z0-9_.-]*[_.-])?auth)";
+/// `pass` and `pwd` only at the end of a name (`RootPass:`, `db_pwd=`, not
+/// `passed:`), `auth` only as a whole name or its last part (`auth=`,
+/// `basic_auth:`, not `authority`).
+const SECRET_NAME: &str = r"(?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|secret|token|private[_-]?key|access[_-]?key|api[_-]?key|client-key-data|client-certificate-data|credential)[A-Za-z0-9_.-]*|[A-Za-z0-9_.-]*(?:pass|pwd)|(?:[A-Za-z0-9_.-]*[_.-])?auth)";
 
 /// The forms a known secret may take in collected text besides itself:
 /// base64 (standard and URL-safe, whole, and the part that stays the same
@@ -364,6 +366,8 @@ mod tests {
     #[test]
     fn settings_under_secret_names_stay() {
         let r = Redactor::new(Vec::<String>::new());
+        let (out, n) = r.redact("Preflight passed: this host can take it\ncertificate-authority-data: LS0t\nbypassed: 3\n");
+        assert_eq!(n, 0, "words that only contain a secret-looking name stay: {out}");
         let (out, n) = r.redact("secrets-encryption: true\nwrite-kubeconfig-mode: \"0600\"\n");
         assert_eq!(n, 0, "{out}");
     }

@@ -100,6 +100,17 @@ check_built() {
     esac
 }
 
+# Refuses part sizes the shell's arithmetic could wrap (no bundle nears 10^15 bytes).
+check_header_sizes() {
+    case "$STUB_SIZE:$HELPER_SIZE:$PAYLOAD_SIZE:$TOTAL_SIZE" in
+        *[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*)
+            err "the installer's header is damaged: a part size is out of range (STUB_SIZE=$STUB_SIZE HELPER_SIZE=$HELPER_SIZE PAYLOAD_SIZE=$PAYLOAD_SIZE)"
+            say "help: copy the installer again and compare its sha256 with the one the vendor published"
+            return "$EXIT_DAMAGED"
+            ;;
+    esac
+}
+
 # Sets _self to the absolute path of this file.
 locate_self() {
     case "$0" in
@@ -117,7 +128,7 @@ locate_self() {
 # Reports every missing tool at once.
 check_tools() {
     _missing=''
-    for _tool in awk dd sha256sum mktemp ls chmod rm df uname; do
+    for _tool in awk dd sha256sum mktemp ls chmod rm df uname id; do
         command -v "$_tool" >/dev/null 2>&1 || _missing="$_missing $_tool"
     done
     if [ -n "$_missing" ]; then
@@ -230,11 +241,46 @@ free_kib() {
     }
 }
 
+# True if DIR and every parent of it is owned by root (or us) and, if
+# others can write to it, sticky: no one else can swap our temp dir for their
+# own between its check and the exec.
+safe_base() {
+    _dir=$(cd "$1" 2>/dev/null && pwd -P) || return 1
+    _uid=$(id -u) || return 1
+    while :; do
+        # shellcheck disable=SC2012 # ls -ldn's fields are specified by POSIX
+        _ls=$(ls -ldn "$_dir" 2>/dev/null) || return 1
+        set -f
+        # shellcheck disable=SC2086 # splitting the ls line into fields is the point
+        set -- $_ls
+        set +f
+        if [ "$3" != 0 ] && [ "$3" != "$_uid" ]; then
+            return 1
+        fi
+        # drwxrwxrwt: group write is the 6th character, others' write the 9th, sticky the 10th.
+        case "$1" in
+            ?????w* | ????????w*)
+                case "$1" in
+                    ?????????[tT]*) ;;
+                    *) return 1 ;;
+                esac
+                ;;
+        esac
+        [ "$_dir" = / ] && return 0
+        _dir=${_dir%/*}
+        [ -n "$_dir" ] || _dir=/
+    done
+}
+
 # Sets _tmp to a new private dir (0700) on a filesystem that allows exec.
 make_tmpdir() {
     _need_kib=$((HELPER_SIZE / 1024 + 64))
     for _base in "${TMPDIR:-}" /tmp /var/tmp /dev/shm; do
         if [ -z "$_base" ] || [ ! -d "$_base" ] || [ ! -w "$_base" ]; then
+            continue
+        fi
+        if ! safe_base "$_base"; then
+            warn "$_base (or a parent) can be changed by another user and is not sticky; trying the next place"
             continue
         fi
         _free=$(free_kib "$_base") || continue
@@ -305,6 +351,7 @@ main() {
         '') print_usage >&2; return "$EXIT_USAGE" ;;
     esac
     check_built || return "$EXIT_FAILED"
+    check_header_sizes || return
     locate_self || return "$EXIT_FAILED"
     check_tools || return "$EXIT_FAILED"
     verify_size || return

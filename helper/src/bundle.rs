@@ -66,8 +66,10 @@ impl Bundle {
             .with_context(|| format!("could not extract '{}' into '{target}'", self.path))
     }
 
-    /// Reads `manifest.json`, the payload's first entry, without reading the rest.
-    /// The payload is not verified by this; callers that act on it verify first.
+    /// Reads `manifest.json`, the payload's first entry, without reading the
+    /// rest, and refuses it if its artifact paths leave the release or it
+    /// disagrees with the header (`Manifest::check`). The payload is not
+    /// verified by this; callers that act on it verify first.
     pub fn manifest(&self) -> Result<Manifest> {
         let decoder = zstd::stream::read::Decoder::new(self.payload()?).context("could not start the zstd decoder")?;
         let mut archive = tar::Archive::new(decoder);
@@ -82,6 +84,8 @@ impl Bundle {
         }
         let mut text = String::new();
         first.read_to_string(&mut text).context("could not read manifest.json")?;
-        serde_json::from_str(&text).context("manifest.json is not valid")
+        let manifest: Manifest = serde_json::from_str(&text).context("manifest.json is not valid")?;
+        manifest.check(&self.header)?;
+        Ok(manifest)
     }
 }

@@ -38,12 +38,14 @@ impl Header {
         self.stub_size
     }
 
+    /// Saturating: `parse` refuses sizes whose sum does not fit, so this only
+    /// saturates for a Header built by hand, and then no file is that large.
     pub fn payload_offset(&self) -> u64 {
-        self.stub_size + self.helper_size
+        self.stub_size.saturating_add(self.helper_size)
     }
 
     pub fn total_size(&self) -> u64 {
-        self.payload_offset() + self.payload_size
+        self.payload_offset().saturating_add(self.payload_size)
     }
 
     /// Reads the constants from the start of a `.run` file.
@@ -86,6 +88,17 @@ impl Header {
             payload_size: num("PAYLOAD_SIZE")?,
             payload_sha256: get("PAYLOAD_SHA256")?,
         };
+        let sum = header.stub_size.checked_add(header.helper_size).and_then(|n| n.checked_add(header.payload_size));
+        if sum.is_none() {
+            bail!(Failure::new(
+                ExitCode::BadBundle,
+                format!(
+                    "the header's sizes overflow: STUB_SIZE {} + HELPER_SIZE {} + PAYLOAD_SIZE {} is more than 2^64 bytes",
+                    header.stub_size, header.helper_size, header.payload_size
+                )
+            )
+            .help("the file's header is damaged; copy the installer again and compare its sha256 with the one the vendor published"));
+        }
         if num("TOTAL_SIZE")? != header.total_size() {
             bail!(Failure::new(ExitCode::BadBundle, "the header's TOTAL_SIZE is not the sum of its parts"));
         }
@@ -249,6 +262,22 @@ mod tests {
     }
 
     #[test]
+    fn huge_sizes_are_named_as_damage_not_a_panic() {
+        let (text, _) = render_stub(TEMPLATE, &sample()).unwrap();
+        let max = u64::MAX.to_string();
+        for key in ["STUB_SIZE", "HELPER_SIZE", "PAYLOAD_SIZE"] {
+            let line = text.lines().find(|l| l.starts_with(&format!("{key}="))).unwrap();
+            // Aligned, so only the sum is wrong: u64::MAX rounded down to a block.
+            let huge = format!("{key}={}", u64::MAX / BLOCK * BLOCK);
+            let bad = text.replacen(line, &huge, 1);
+            let err = format!("{:#}", Header::parse(&bad).unwrap_err());
+            assert!(err.contains("the header's sizes overflow") && err.contains(key), "{key}: {err}");
+        }
+        let bad = text.replacen(text.lines().find(|l| l.starts_with("STUB_SIZE=")).unwrap(), &format!("STUB_SIZE={max}0"), 1);
+        assert!(format!("{:#}", Header::parse(&bad).unwrap_err()).contains("STUB_SIZE is not a number"));
+    }
+
+    #[test]
     fn size_mismatch_names_the_part() {
         let h = Header { stub_size: 4096, ..sample() };
         assert!(h.check_size(h.total_size()).is_ok());
@@ -258,5 +287,46 @@ mod tests {
         assert!(very_short.contains("helper part"), "{very_short}");
         let long = format!("{:#}", h.check_size(h.total_size() + 3).unwrap_err());
         assert!(long.contains("3 unexpected bytes"), "{long}");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const KEYS: &[&str] = &["FLOPPIES_VERSION", "FLOPPIES_PROFILE", "FLOPPIES_ARCH", "STUB_SIZE", "HELPER_SIZE", "HELPER_SHA256", "PAYLOAD_SIZE", "PAYLOAD_SHA256", "TOTAL_SIZE"];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any text: an answer, never a panic.
+            #[test]
+            fn parse_never_panics_on_any_text(text in any::<String>()) {
+                let _ = Header::parse(&text);
+            }
+
+            /// Header-shaped text with any numbers: a parsed header's parts add up without overflow.
+            #[test]
+            fn a_parsed_header_is_consistent(values in proptest::collection::vec(any::<u64>(), 9), pick in any::<u64>()) {
+                let text: String = KEYS.iter().zip(&values).map(|(k, v)| {
+                    // Sometimes the real sum for TOTAL_SIZE, so some headers parse.
+                    let v = if *k == "TOTAL_SIZE" && pick % 2 == 0 { values[3].wrapping_add(values[4]).wrapping_add(values[6]) } else { *v };
+                    format!("{k}={v}\n")
+                }).collect();
+                if let Ok(h) = Header::parse(&text) {
+                    let sum = h.stub_size.checked_add(h.helper_size).and_then(|n| n.checked_add(h.payload_size));
+                    prop_assert_eq!(sum, Some(h.total_size()));
+                    prop_assert!(h.stub_size % BLOCK == 0 && h.helper_size % BLOCK == 0);
+                    let _ = h.check_size(pick);
+                }
+            }
+
+            /// What render_stub writes, parse reads back.
+            #[test]
+            fn rendered_headers_parse_back(helper_blocks in 0u64..1 << 30, payload_size in 0u64..1 << 50, version in "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(-test)?") {
+                let h = Header { version, helper_size: helper_blocks * BLOCK, payload_size, ..sample() };
+                let (text, size) = render_stub(TEMPLATE, &h).unwrap();
+                prop_assert_eq!(Header::parse(&text).unwrap(), Header { stub_size: size, ..h });
+            }
+        }
     }
 }

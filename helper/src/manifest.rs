@@ -1,6 +1,10 @@
 //! `manifest.json`, the first entry of every payload: what the bundle holds.
 
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{ExitCode, Failure};
+use crate::header::Header;
 
 /// Written by `floppies-build pack`; read by `--info`, `version` and install.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,11 +84,113 @@ impl Manifest {
     pub fn is_test(&self) -> bool {
         self.bundle.profile != "prod"
     }
+
+    /// Refuses a manifest that would make us act outside the release: every
+    /// artifact path must be plain and relative (`a/b`, no root, `.` or
+    /// `..`), and the bundle's version, profile and arch must be the stub
+    /// header's (the header is not covered by any hash; the manifest is, once
+    /// the payload is verified), the version a plain name as it names a directory.
+    pub fn check(&self, header: &Header) -> Result<()> {
+        for a in &self.artifacts {
+            check_artifact_path(&a.path).map_err(|why| bad(format!("manifest.json lists the artifact '{}': {why}", a.path)))?;
+        }
+        let b = &self.bundle;
+        for (what, ours, theirs) in [("version", &b.version, &header.version), ("profile", &b.profile, &header.profile), ("arch", &b.arch, &header.arch)] {
+            if ours != theirs {
+                bail!(bad(format!("the header says {what} '{theirs}' but manifest.json says '{ours}'")));
+            }
+        }
+        if !is_plain_name(&b.version) {
+            bail!(bad(format!("the bundle version '{}' is not a plain name", b.version)));
+        }
+        Ok(())
+    }
+}
+
+fn bad(what: String) -> anyhow::Error {
+    Failure::new(ExitCode::BadBundle, what)
+        .help("this bundle was not made by the floppies build, or was altered; do not install it")
+        .into()
+}
+
+/// `a/b/c` only: not empty, no leading `/`, no `.`, `..` or empty components.
+fn check_artifact_path(path: &str) -> std::result::Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("the path is empty");
+    }
+    if path.starts_with('/') {
+        return Err("the path is absolute");
+    }
+    if path.contains('\0') {
+        return Err("the path holds a NUL byte");
+    }
+    for part in path.split('/') {
+        match part {
+            "" | "." => return Err("the path has an empty or '.' component"),
+            ".." => return Err("the path contains '..'"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A name that is one path component and no shell or path trick: [A-Za-z0-9._+-], not `.` or `..`.
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && s.len() <= 128 && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"._+-".contains(&c))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn header() -> Header {
+        Header {
+            version: "1.2.3-test".into(),
+            profile: "test".into(),
+            arch: "x86_64".into(),
+            stub_size: 4096,
+            helper_size: 4096,
+            helper_sha256: "ab".repeat(32),
+            payload_size: 1,
+            payload_sha256: "cd".repeat(32),
+        }
+    }
+
+    fn manifest(path: &str) -> Manifest {
+        serde_json::from_value(serde_json::json!({
+            "schema": 1,
+            "bundle": {"name": "floppies", "version": "1.2.3-test", "profile": "test", "arch": "x86_64"},
+            "k3s": {"version": "v1"},
+            "artifacts": [{"path": path, "role": "chart", "size": 1, "sha256": "00", "source": "x"}],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn artifact_paths_outside_the_release_are_refused() {
+        assert!(manifest("charts/floppies.tgz").check(&header()).is_ok());
+        for (path, why) in [("/etc/shadow", "absolute"), ("../../etc/shadow", "'..'"), ("charts/../../x", "'..'"), ("", "empty"), ("a//b", "empty"), ("./a", "'.'")] {
+            let err = format!("{:#}", manifest(path).check(&header()).unwrap_err());
+            assert!(err.contains(why) && err.contains("manifest.json lists the artifact"), "{path}: {err}");
+        }
+    }
+
+    #[test]
+    fn header_and_manifest_must_agree() {
+        let m = manifest("a");
+        for (h, what) in [
+            (Header { version: "9.9.9".into(), ..header() }, "version"),
+            (Header { profile: "prod".into(), ..header() }, "profile"),
+            (Header { arch: "aarch64".into(), ..header() }, "arch"),
+        ] {
+            let err = format!("{:#}", m.check(&h).unwrap_err());
+            assert!(err.contains(&format!("the header says {what}")), "{err}");
+        }
+        let mut m = manifest("a");
+        m.bundle.version = "../../etc".into();
+        let h = Header { version: "../../etc".into(), ..header() };
+        assert!(format!("{:#}", m.check(&h).unwrap_err()).contains("not a plain name"));
+    }
 
     #[test]
     fn roles_are_kebab_case_and_unknown_fields_refused() {

@@ -2,7 +2,7 @@
 //! output, and named in the error when it fails.
 
 use anyhow::{bail, Context, Result};
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::Mutex;
@@ -15,16 +15,40 @@ static LOG: Mutex<Option<File>> = Mutex::new(None);
 
 /// Starts logging commands to `path` (appending).
 pub fn log_to(path: &Utf8PathBuf) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
+    let file = open_log(path)?;
+    *LOG.lock().expect("bug: log lock poisoned") = Some(file);
+    Ok(())
+}
+
+/// Opens a log for appending: the log holds every command's output, so its
+/// directory is 0700 (made so, never wider for a moment, and narrowed if an
+/// older install made it 0755) and the file 0600, never through a symlink.
+fn open_log(path: &Utf8Path) -> Result<File> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let dir = path.parent().context("bug: a log path without a directory")?;
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("could not create '{parent}'"))?;
     }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(anyhow::Error::new(e).context(format!("could not create '{dir}'")));
+        }
+        _ => {}
+    }
+    let meta = std::fs::symlink_metadata(dir).with_context(|| format!("could not stat '{dir}'"))?;
+    if !meta.is_dir() {
+        bail!("the log directory '{dir}' is not a directory (a symlink?)");
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("could not set the mode of '{dir}'"))?;
     let file = OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
         .with_context(|| format!("could not open the log '{path}'"))?;
-    *LOG.lock().expect("bug: log lock poisoned") = Some(file);
-    Ok(())
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).with_context(|| format!("could not set the mode of '{path}'"))?;
+    Ok(file)
 }
 
 /// Appends a line to the run log, if one is open.
@@ -206,5 +230,23 @@ mod tests {
     fn missing_program_is_an_error_naming_it() {
         let err = capture("floppies-no-such-program", &[]).unwrap_err();
         assert!(format!("{err:#}").contains("could not run 'floppies-no-such-program'"));
+    }
+
+    #[test]
+    fn logs_are_private_even_in_a_directory_an_older_install_left_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("floppies-log-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let dir = Utf8PathBuf::from_path_buf(base.join("var/log/floppies")).unwrap();
+        let mode = |p: &Utf8Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        open_log(&dir.join("install-1.log")).unwrap();
+        assert_eq!((mode(&dir), mode(&dir.join("install-1.log"))), (0o700, 0o600));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.join("install-1.log"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        open_log(&dir.join("install-1.log")).unwrap();
+        assert_eq!((mode(&dir), mode(&dir.join("install-1.log"))), (0o700, 0o600));
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("planted.log")).unwrap();
+        assert!(open_log(&dir.join("planted.log")).is_err(), "a log is never opened through a symlink");
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

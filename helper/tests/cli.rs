@@ -161,3 +161,50 @@ fn diagnose_bundle_leaks_no_canary_secret() {
     assert!(redacted >= 8, "redactions are counted per file (got {redacted})");
     assert!(find("summary.txt").contains("Likely problems"));
 }
+
+/// The bundle's name for each of the next SECONDS seconds: it is predictable,
+/// which is what a local user planting links relies on.
+fn bundle_names(seconds: u64) -> Vec<String> {
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "host".into());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    (now..now + seconds)
+        .map(|t| {
+            let out = Command::new("date").args(["-u", "-d", &format!("@{t}"), "+%Y%m%dT%H%M%SZ"]).output().unwrap();
+            format!("floppies-diagnose-{host}-{}.tar.zst", String::from_utf8_lossy(&out.stdout).trim())
+        })
+        .collect()
+}
+
+#[test]
+fn diagnose_never_writes_through_a_planted_symlink() {
+    let root = Root::new("diag-symlink");
+    let out = root.0.join("out");
+    fs::create_dir_all(&out).unwrap();
+    let victim = root.0.join("victim");
+    fs::write(&victim, "precious").unwrap();
+    for name in bundle_names(60) {
+        std::os::unix::fs::symlink(&victim, out.join(name)).unwrap();
+    }
+    let o = root.run(&["diagnose", "--output", out.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious", "diagnose wrote through the link: {}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("already exists"), "{}", text(&o));
+}
+
+#[test]
+fn diagnose_refuses_an_output_dir_others_can_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Root::new("diag-opendir");
+    let out = root.0.join("out");
+    fs::create_dir_all(&out).unwrap();
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o777)).unwrap();
+    let o = root.run(&["diagnose", "--output", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("another user can write to it"), "{}", text(&o));
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 0, "nothing written");
+    // Sticky, like /tmp: accepted.
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o1777)).unwrap();
+    let o = root.run(&["diagnose", "--output", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
+}

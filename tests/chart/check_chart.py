@@ -222,7 +222,8 @@ def check_contract():
                        (merge(INSTALLER_VALUES, {"minio": {"imageVarient": "cpuv1"}}), "unknown key under minio"),
                        (merge(INSTALLER_VALUES, {"tls": {"secretname": "x"}}), "unknown key under tls"),
                        (merge(INSTALLER_VALUES, {"minio": {"imageVariant": "v1"}}), "imageVariant outside default|cpuv1"),
-                       (merge(INSTALLER_VALUES, {"content": {"hostPath": "relative/dir"}}), "relative content.hostPath")):
+                       (merge(INSTALLER_VALUES, {"content": {"hostPath": "relative/dir"}}), "relative content.hostPath"),
+                       (merge(INSTALLER_VALUES, {"minio": {"runAsUser": 1000}}), "minio.runAsUser 1000, a login uid")):
         err = render_error(bad) or ""
         check(f"schema rejects {where}", "schema" in err.lower(), err[:300] or "rendered")
 
@@ -259,13 +260,13 @@ def check_pods(docs):
 
     minio = next(d for d in kind(docs, "Deployment") if d["metadata"]["name"].endswith("-minio"))
     c = minio["spec"]["template"]["spec"]["containers"][0]
-    check("MinIO: one replica, Recreate, probes on /minio/health/live and /ready :9000, uid/gid 1000",
+    check(f"MinIO: one replica, Recreate, probes on /minio/health/live and /ready :9000, uid/gid {INSTALLER_VALUES['minio']['runAsUser']} (the installer's)",
           minio["spec"]["replicas"] == 1 and minio["spec"]["strategy"]["type"] == "Recreate"
           and c["livenessProbe"]["httpGet"]["path"] == "/minio/health/live"
           and c["readinessProbe"]["httpGet"]["path"] == "/minio/health/ready"
           and c["ports"][0]["containerPort"] == 9000
-          and minio["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 1000
-          and minio["spec"]["template"]["spec"]["securityContext"]["runAsGroup"] == 1000)
+          and minio["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == INSTALLER_VALUES["minio"]["runAsUser"]
+          and minio["spec"]["template"]["spec"]["securityContext"]["runAsGroup"] == INSTALLER_VALUES["minio"]["runAsUser"])
     refs = [e["valueFrom"]["secretKeyRef"] for e in c["env"] if "valueFrom" in e]
     check("MinIO's root key comes from minio.existingSecret (rootUser, rootPassword)",
           sorted((r["name"], r["key"]) for r in refs) == [("floppies-minio-root", "rootPassword"), ("floppies-minio-root", "rootUser")])

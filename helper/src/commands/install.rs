@@ -11,7 +11,6 @@ use crate::{lock, paths, preflight, runner};
 
 pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let bundle = Bundle::from_arg(ctx.global.bundle.as_deref(), "install")?;
-    crate::fault::arm(&bundle.header.profile);
     let bar = ctx.out.bytes_bar(bundle.header.payload_size, "verifying");
     ctx.out.say(format!("Verifying {} ...", bundle.path));
     // Before anything is decompressed: a damaged payload must be named as such
@@ -19,14 +18,20 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     crate::archive::verify(bar.wrap_read(bundle.payload()?), &bundle.expected())?;
     bar.finish_and_clear();
     let manifest = bundle.manifest()?;
+    // The verified manifest says what this bundle is; the header alone is covered by no hash.
+    crate::fault::arm(&manifest.bundle.profile);
+    // A customer's certificate and key are checked before anything changes.
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        crate::steps::tls::check_customer(cert, key)?;
+    }
     let opts = Options { ufw: args.ufw, keep_data: true, yes: ctx.global.yes, wait_timeout: args.wait_timeout, tls: args.tls_cert.clone().zip(args.tls_key.clone()) };
-    let existing = Journal::load(&paths::host(paths::STATE_FILE))?;
     let all = steps::install_steps();
     if ctx.global.dry_run {
+        let existing = Journal::load(&paths::host(paths::STATE_FILE))?;
         return dry_run(ctx, &bundle, manifest, opts, existing, &all);
     }
     require_root("install")?;
-    let _lock = lock::acquire(&paths::host(paths::LOCK_FILE))?;
+    let (_lock, existing) = lock_then_load(&paths::host(paths::LOCK_FILE), &paths::host(paths::STATE_FILE))?;
     runner::log_to(&log_file("install"))?;
     runner::log_line(&format!("== floppies install {} ({})", bundle.header.version, bundle.path));
     let journal = match existing.map(|j| (j.relation(&bundle.header), j)) {
@@ -103,6 +108,13 @@ fn dry_run(ctx: &Ctx, bundle: &Bundle, manifest: crate::manifest::Manifest, opts
     Ok(())
 }
 
+/// Takes the run lock, then reads the journal: read before, it could be one
+/// that the run holding the lock is still changing.
+fn lock_then_load(lock_file: &camino::Utf8Path, state: &camino::Utf8Path) -> Result<(lock::RunLock, Option<Journal>)> {
+    let held = lock::acquire(lock_file)?;
+    Ok((held, Journal::load(state)?))
+}
+
 /// The first 12 hex digits of a sha256: enough to tell builds apart in a question.
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
@@ -112,4 +124,28 @@ fn short(sha: &str) -> &str {
 pub fn log_file(command: &str) -> camino::Utf8PathBuf {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     paths::host(paths::LOG_DIR).join(format!("{command}-{secs}.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_is_read_only_under_the_lock() {
+        let base = camino::Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("floppies-lock-load-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let (lock_file, state) = (base.join("lock"), base.join("state.json"));
+        let other = lock::acquire(&lock_file).unwrap();
+        // A journal that cannot be read: reading it before the lock would fail on it, not on the lock.
+        std::fs::create_dir(&state).unwrap();
+        let err = lock_then_load(&lock_file, &state).err().expect("the lock is held");
+        assert_eq!(crate::error::classify(&err).0, crate::error::ExitCode::Locked, "{err:#}");
+        drop(other);
+        std::fs::remove_dir(&state).unwrap();
+        std::fs::write(&state, serde_json::to_string(&Journal::new("2.0", "test")).unwrap()).unwrap();
+        let (_held, journal) = lock_then_load(&lock_file, &state).unwrap();
+        assert_eq!(journal.unwrap().version, "2.0");
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

@@ -21,6 +21,7 @@ pub struct Ctx<'a> {
 }
 
 pub fn dispatch(cli: &Cli, out: &Reporter) -> Result<()> {
+    crate::paths::choose_root(cli.global.bundle.as_deref(), &|w| out.warn(w));
     let ctx = Ctx { global: &cli.global, out };
     match &cli.command {
         Command::Install(args) => install::run(&ctx, args),

@@ -29,9 +29,15 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
     runner::log_to(&super::install::log_file("uninstall"))?;
     let journal = Journal::load(&paths::host(paths::STATE_FILE))?.unwrap_or_default();
     crate::fault::arm(&journal.profile);
-    // Once the data dir is gone so is the journal; the test bundle still says what it is.
+    // Once the data dir is gone so is the journal; the test bundle still says
+    // what it is, in its manifest once the payload is verified (a header
+    // saying "test" proves nothing: no hash covers it).
     if let Some(b) = ctx.global.bundle.as_deref().and_then(|p| crate::bundle::Bundle::open(p).ok()) {
-        crate::fault::arm(&b.header.profile);
+        if b.header.profile == "test" && b.verify().is_ok() {
+            if let Ok(m) = b.manifest() {
+                crate::fault::arm(&m.bundle.profile);
+            }
+        }
     }
     let version = journal.version.clone();
     remove(ctx, journal, args.keep_data)?;
@@ -47,14 +53,7 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
 pub fn remove(ctx: &Ctx, journal: Journal, keep_data: bool) -> Result<()> {
     let opts = Options { ufw: UfwMode::Keep, keep_data, yes: ctx.global.yes, wait_timeout: 0, tls: None };
     let mut cx = Cx { out: ctx.out, bundle: None, manifest: None, opts, journal };
-    let failures = steps::run_uninstall(&mut cx, &steps::install_steps())?;
-    if keep_data {
-        // The journal describes an installation that is gone; data and credentials stay.
-        let state = paths::host(paths::STATE_FILE);
-        if state.exists() {
-            std::fs::remove_file(&state).map_err(|e| anyhow::anyhow!("could not remove '{state}': {e}"))?;
-        }
-    }
+    let failures = steps::uninstall(&mut cx, &steps::install_steps())?;
     if !failures.is_empty() {
         bail!(Failure::new(ExitCode::Failed, format!("uninstall could not undo everything: {}", failures.join("; ")))
             .help("fix what is named and run the uninstall again (it is safe to repeat); 'sudo floppies diagnose' helps support"));

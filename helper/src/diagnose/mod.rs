@@ -10,17 +10,17 @@ pub mod collect;
 pub mod redact;
 mod summary;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 use collect::{Item, Source};
 use redact::Redactor;
 
+use crate::error::{ExitCode, Failure};
 use crate::{paths, runner};
 
 #[derive(Debug, Serialize)]
@@ -120,8 +120,7 @@ pub fn run(out_dir: &Utf8Path, progress: &dyn Fn(&str)) -> Result<Written> {
         }
         progress(&item.path);
         let (text, code, timed_out, error) = gather(&item, left.min(collect::ITEM_TIMEOUT));
-        let (text, truncated) = bound(text, collect::FILE_MAX.min(collect::TOTAL_MAX.saturating_sub(total)), item.tail);
-        let (text, redactions) = redactor.redact(&text);
+        let (text, truncated, redactions) = redact_then_bound(&redactor, &text, collect::FILE_MAX.min(collect::TOTAL_MAX.saturating_sub(total)), item.tail);
         entry.exit_code = code;
         entry.timed_out = timed_out;
         entry.error = error;
@@ -163,7 +162,8 @@ pub fn run(out_dir: &Utf8Path, progress: &dyn Fn(&str)) -> Result<Written> {
     let (index_text, _) = redactor.redact(&serde_json::to_string_pretty(&index)?);
     let name = format!("floppies-diagnose-{}-{}", index.host, timestamp(index.created_unix));
     let path = out_dir.join(format!("{name}.tar.zst"));
-    write_bundle(&path, &name, &summary_text, &index_text, &files)?;
+    let file = create_output(out_dir, &path)?;
+    write_bundle(file, &path, &name, &summary_text, &index_text, &files)?;
     let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     Ok(Written { path, size, index })
 }
@@ -205,6 +205,15 @@ fn gather(item: &Item, limit: Duration) -> (String, Option<i32>, bool, Option<St
     }
 }
 
+/// Redacts the whole text, then keeps at most MAX bytes of it: cutting first
+/// would keep the part of a secret on our side of the cut, where no rule can
+/// recognise it. Returns (text, truncated, redactions).
+fn redact_then_bound(redactor: &Redactor, text: &str, max: usize, tail: bool) -> (String, bool, usize) {
+    let (text, redactions) = redactor.redact(text);
+    let (text, truncated) = bound(text, max, tail);
+    (text, truncated, redactions)
+}
+
 /// Keeps at most MAX bytes: the start, or the end for logs.
 fn bound(text: String, max: usize, tail: bool) -> (String, bool) {
     if text.len() <= max {
@@ -233,15 +242,43 @@ fn timestamp(unix: u64) -> String {
     out.map(|o| o.stdout.trim().to_string()).unwrap_or_else(|| unix.to_string())
 }
 
-/// Writes NAME/{summary.txt,index.json,...} as a tar.zst readable by its owner only.
-fn write_bundle(path: &Utf8Path, name: &str, summary: &str, index: &str, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("could not create '{path}'"))?;
+/// Creates the bundle file PATH in OUT_DIR as a new file (mode 0600): never
+/// through a symlink, never over an existing file. OUT_DIR is refused unless
+/// only root (or we) can write to it, or it is sticky (like /tmp), so no one
+/// else can swap or plant names in it. The checks are made on the directory
+/// as opened, and the file is created relative to that same descriptor.
+fn create_output(out_dir: &Utf8Path, path: &Utf8Path) -> Result<fs::File> {
+    use rustix::fs::{fstat, open, openat, Mode, OFlags};
+    let dir = open(out_dir.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .with_context(|| format!("could not open the output directory '{out_dir}'"))?;
+    let st = fstat(&dir).with_context(|| format!("could not stat '{out_dir}'"))?;
+    if !safe_output_dir(st.st_uid, st.st_mode, rustix::process::geteuid().as_raw()) {
+        bail!(Failure::new(
+            ExitCode::Failed,
+            format!("refusing to write the support bundle into '{out_dir}': another user can write to it (owner uid {}, mode {:o})", st.st_uid, st.st_mode & 0o7777)
+        )
+        .help("choose a directory only root can write, e.g. 'floppies diagnose --output /root'"));
+    }
+    let name = path.file_name().context("bug: the bundle path has no file name")?;
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match openat(&dir, name, flags, Mode::from_raw_mode(0o600)) {
+        Ok(fd) => Ok(fs::File::from(fd)),
+        Err(rustix::io::Errno::EXIST) => bail!(Failure::new(ExitCode::Failed, format!("'{path}' already exists (a file or a link); refusing to overwrite it"))
+            .help("remove it, or run diagnose again in a second")),
+        Err(e) => Err(anyhow::Error::new(std::io::Error::from(e)).context(format!("could not create '{path}'"))),
+    }
+}
+
+/// True when a directory with this owner and mode lets no one but root and
+/// `euid` replace its entries: owned by either, and not group- or
+/// world-writable unless sticky.
+fn safe_output_dir(owner: u32, mode: u32, euid: u32) -> bool {
+    let sticky = mode & 0o1000 != 0;
+    (owner == 0 || owner == euid) && (sticky || mode & 0o022 == 0)
+}
+
+/// Writes NAME/{summary.txt,index.json,...} as a tar.zst into FILE (at PATH).
+fn write_bundle(file: fs::File, path: &Utf8Path, name: &str, summary: &str, index: &str, files: &[(String, Vec<u8>)]) -> Result<()> {
     let mut enc = zstd::stream::write::Encoder::new(file, 9).context("could not start zstd")?;
     {
         let mut tar = tar::Builder::new(&mut enc);
@@ -262,4 +299,39 @@ fn write_bundle(path: &Utf8Path, name: &str, summary: &str, index: &str, files: 
     let mut file = enc.finish().context("could not finish the support bundle")?;
     file.flush()?;
     file.sync_all().with_context(|| format!("could not write '{path}'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_dirs_others_can_write_are_refused_unless_sticky() {
+        assert!(safe_output_dir(0, 0o40755, 0), "root's own directory");
+        assert!(safe_output_dir(0, 0o41777, 0), "/tmp: sticky");
+        assert!(safe_output_dir(1000, 0o40700, 1000), "our own directory when not root");
+        assert!(!safe_output_dir(0, 0o40777, 0), "world-writable, not sticky");
+        assert!(!safe_output_dir(0, 0o40775, 0), "group-writable, not sticky");
+        assert!(!safe_output_dir(1000, 0o40755, 0), "a user's home: its owner can swap names in it");
+        assert!(!safe_output_dir(1000, 0o41777, 0), "sticky, but its owner can still remove entries");
+    }
+
+    /// A secret that straddles the cut, at every offset around it, for head and tail cuts.
+    #[test]
+    fn a_secret_across_the_size_cut_leaves_no_part_behind() {
+        let secret = "Q7fLx2PzR9mWkT4vB8nYc3HsJ6dGa1EuK5oXiN0q";
+        let redactor = Redactor::new(vec![secret.to_string()]);
+        let max = 1000;
+        for tail in [false, true] {
+            for at in 900..1000 {
+                let text = format!("{}{secret}{}", "x".repeat(at), "y".repeat(at));
+                let (out, truncated, n) = redact_then_bound(&redactor, &text, max, tail);
+                assert!(truncated && n == 1 && out.len() <= max);
+                for w in secret.as_bytes().windows(6) {
+                    let part = std::str::from_utf8(w).unwrap();
+                    assert!(!out.contains(part), "'{part}' of the secret survived (tail={tail}, at={at})");
+                }
+            }
+        }
+    }
 }

@@ -17,7 +17,8 @@ struct Rule {
 }
 
 pub struct Redactor {
-    literals: Vec<String>,
+    /// Every known secret in every form, as one alternation (longest first).
+    literals: Option<Regex>,
     rules: Vec<Rule>,
 }
 
@@ -34,13 +35,66 @@ fn keep_name_drop_value(c: &Captures) -> String {
     format!("{}{MARK}", &c[1])
 }
 
+/// Names whose values are secrets: in `KEY=value`, `key: value`, `"key": value` and `--key value`.
+/// `pass` and `pwd` only at the end of a name (`RootPass:`, `db_pwd=`, not
+/// `passed:`), `auth` only as a whole name or its last part (`auth=`,
+/// `basic_auth:`, not `authority`).
+const SECRET_NAME: &str = r"(?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|secret|token|private[_-]?key|access[_-]?key|api[_-]?key|client-key-data|client-certificate-data|credential)[A-Za-z0-9_.-]*|[A-Za-z0-9_.-]*(?:pass|pwd)|(?:[A-Za-z0-9_.-]*[_.-])?auth)";
+
+/// The forms a known secret may take in collected text besides itself:
+/// base64 (standard and URL-safe, whole, and the part that stays the same
+/// wherever it sits inside a longer encoded text) and percent-encoding.
+fn encoded_forms(secret: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    use base64::Engine;
+    let mut forms = vec![secret.to_string(), STANDARD.encode(secret)];
+    let bytes = secret.as_bytes();
+    for lead in 0..3usize {
+        // With LEAD bytes before it, only the 4-character groups made of the
+        // secret's own bytes are fixed: skip a mixed first group, and a last group that is not complete.
+        let mut shifted = vec![0u8; lead];
+        shifted.extend_from_slice(bytes);
+        let enc = STANDARD.encode(&shifted);
+        let start = if lead > 0 { 4 } else { 0 };
+        let end = 4 * (shifted.len() / 3);
+        if end > start {
+            forms.push(enc[start..end].to_string());
+        }
+    }
+    let url_safe: Vec<String> = forms[1..].iter().map(|f| f.replace('+', "-").replace('/', "_")).collect();
+    forms.extend(url_safe);
+    forms.push(URL_SAFE.encode(secret));
+    let percent: String = bytes
+        .iter()
+        .map(|&b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    forms.push(percent.clone());
+    forms.push(lower_escapes(&percent));
+    forms.into_iter().filter(|f| f.len() >= MIN_LITERAL).collect()
+}
+
+/// `%3A` as `%3a`: both spellings are common.
+fn lower_escapes(percent: &str) -> String {
+    let mut out = String::with_capacity(percent.len());
+    let mut left = 0u8;
+    for c in percent.chars() {
+        out.push(if left > 0 { c.to_ascii_lowercase() } else { c });
+        left = if c == '%' { 2 } else { left.saturating_sub(1) };
+    }
+    out
+}
+
 impl Redactor {
     pub fn new(literals: impl IntoIterator<Item = String>) -> Redactor {
-        let mut literals: Vec<String> = literals.into_iter().map(|s| s.trim().to_string()).filter(|s| s.len() >= MIN_LITERAL).collect();
+        let mut literals: Vec<String> =
+            literals.into_iter().map(|s| s.trim().to_string()).filter(|s| s.len() >= MIN_LITERAL).flat_map(|s| encoded_forms(&s)).collect();
         // Longest first, so a secret that contains another is removed whole.
-        literals.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        literals.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         literals.dedup();
-        let rule = |pattern: &str, with| Rule { re: Regex::new(pattern).expect("bug: a redaction pattern does not compile"), with };
+        let alternation = literals.iter().map(|l| regex::escape(l)).collect::<Vec<_>>().join("|");
+        let literals = (!literals.is_empty())
+            .then(|| regex::RegexBuilder::new(&alternation).size_limit(1 << 26).build().expect("bug: escaped literals do not compile"));
+        let rule = |pattern: &str, with: fn(&Captures) -> String| Rule { re: Regex::new(pattern).expect("bug: a redaction pattern does not compile"), with };
         let rules = vec![
             rule(
                 r"(?s)-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
@@ -54,9 +108,17 @@ impl Redactor {
                 r#"(?i)("name"\s*:\s*"[^"]*(?:pass|secret|token|key|credential)[^"]*"\s*,\s*"value"\s*:\s*)("(?:[^"\\]|\\.)*")"#,
                 |c| format!("{}\"{MARK}\"", &c[1]),
             ),
-            // KEY=value and key: value (YAML, JSON, env files, command lines) under secret-looking names.
+            // HTTP authorization: `Authorization: Bearer X`, `Basic X`, and a bare `Bearer X`.
+            rule(r#"(?i)(\bauthorization"?\s*[:=]\s*"?(?:(?:bearer|basic|token|digest|negotiate)\s+)?)([^\s"',;]+)"#, keep_name_drop_value),
+            rule(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/=-]{8,})", keep_name_drop_value),
+            // mc's positional keys: `mc alias set ALIAS URL ACCESS SECRET`, `mc config host add ...`, `mc admin user add ALIAS ACCESS SECRET`.
+            rule(r"(?i)(\bmc\b[^\n]*?\b(?:alias\s+(?:set|add)|config\s+host\s+add)\s+\S+\s+\S+\s+)(\S+)(\s+)(\S+)", |c| format!("{}{MARK}{}{MARK}", &c[1], &c[3])),
+            rule(r"(?i)(\bmc\b[^\n]*?\badmin\s+user\s+add\s+\S+\s+)(\S+)(\s+)(\S+)", |c| format!("{}{MARK}{}{MARK}", &c[1], &c[3])),
+            // Command-line flags: `--password VALUE`, `--secret-key=VALUE`.
+            rule(&format!(r#"(?i)((?:^|\s)--?{SECRET_NAME}(?:=|\s+))("[^"]*"|'[^']*'|[^\s"'-][^\s]*)"#), keep_name_drop_value),
+            // KEY=value and key: value (YAML, JSON, env files, banners) under secret-looking names.
             rule(
-                r#"(?im)((?:^|[\s{,;"'])"?[A-Za-z0-9_.-]*(?:password|passwd|secret|token|private[_-]?key|access[_-]?key|client-key-data|client-certificate-data|credential)[A-Za-z0-9_.-]*"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;}"']+)"#,
+                &format!(r#"(?im)((?:^|[\s{{,;"'])"?{SECRET_NAME}"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;}}"']+)"#),
                 keep_name_drop_value,
             ),
         ];
@@ -67,10 +129,10 @@ impl Redactor {
     pub fn redact(&self, text: &str) -> (String, usize) {
         let mut out = text.to_string();
         let mut count = 0;
-        for lit in &self.literals {
-            let n = out.matches(lit.as_str()).count();
+        if let Some(re) = &self.literals {
+            let n = re.find_iter(&out).count();
             if n > 0 {
-                out = out.replace(lit.as_str(), MARK);
+                out = re.replace_all(&out, MARK).into_owned();
                 count += n;
             }
         }
@@ -93,27 +155,48 @@ impl Redactor {
     }
 }
 
-/// Secret data in YAML: every `key: value` line indented below a `data:` or
-/// `stringData:` line. (JSON data objects are caught by the generic rules only
-/// when their keys look secret, so JSON `"data": {...}` objects are cleared here too.)
+/// Secret data: in YAML every value indented below a `data:` or `stringData:`
+/// line, block scalars (`key: |`) line by line; in JSON every value of a
+/// `"data": {...}` or `"stringData": {...}` object, also when that JSON is
+/// itself escaped inside a string (an annotation such as
+/// last-applied-configuration in `-o json` output).
 fn redact_data_blocks(text: &str) -> (String, usize) {
     let json_data = Regex::new(r#"("(?:data|stringData)"\s*:\s*\{)([^{}]*)(\})"#).expect("bug: pattern");
     let json_value = Regex::new(r#"("(?:[^"\\]|\\.)*"\s*:\s*)"(?:[^"\\]|\\.)*""#).expect("bug: pattern");
+    let escaped_data = Regex::new(r#"(\\"(?:data|stringData)\\"\s*:\s*\{)([^{}]*)(\})"#).expect("bug: pattern");
+    let escaped_value = Regex::new(r#"(\\"[^"]*?\\"\s*:\s*)\\"[^"]*?\\""#).expect("bug: pattern");
     let mut count = 0;
-    let text = json_data.replace_all(text, |c: &Captures| {
-        let inner = json_value.replace_all(&c[2], |v: &Captures| {
-            count += 1;
-            format!("{}\"{MARK}\"", &v[1])
-        });
-        format!("{}{}{}", &c[1], inner, &c[3])
-    });
+    let mut objects = |text: &str, outer: &Regex, inner: &Regex, mark: &str| -> String {
+        outer
+            .replace_all(text, |c: &Captures| {
+                let values = inner.replace_all(&c[2], |v: &Captures| {
+                    count += 1;
+                    format!("{}{mark}", &v[1])
+                });
+                format!("{}{}{}", &c[1], values, &c[3])
+            })
+            .into_owned()
+    };
+    let text = objects(text, &json_data, &json_value, &format!("\"{MARK}\""));
+    let text = objects(&text, &escaped_data, &escaped_value, &format!("\\\"{MARK}\\\""));
     let mut out = Vec::new();
-    let mut block: Option<usize> = None;
+    // (indent of the data: line, indent of its keys once seen)
+    let mut block: Option<(usize, Option<usize>)> = None;
     for line in text.lines() {
         let indent = line.len() - line.trim_start().len();
         let trimmed = line.trim_start();
-        if let Some(depth) = block {
-            if !trimmed.is_empty() && indent > depth {
+        if let Some((depth, keys)) = block.as_mut() {
+            if trimmed.is_empty() {
+                out.push(line.to_string());
+                continue;
+            }
+            if indent > *depth {
+                if indent > *keys.get_or_insert(indent) {
+                    // A block scalar's content, or a nested value: all of it.
+                    out.push(format!("{}{MARK}", &line[..indent]));
+                    count += 1;
+                    continue;
+                }
                 if let Some((key, value)) = trimmed.split_once(':') {
                     if !value.trim().is_empty() && value.trim() != MARK {
                         out.push(format!("{}{key}: {MARK}", &line[..indent]));
@@ -127,7 +210,7 @@ fn redact_data_blocks(text: &str) -> (String, usize) {
             block = None;
         }
         if trimmed == "data:" || trimmed == "stringData:" {
-            block = Some(indent);
+            block = Some((indent, None));
         }
         out.push(line.to_string());
     }
@@ -202,10 +285,124 @@ mod tests {
         clean(&r, &format!("token in a log: {token}"));
     }
 
+    /// Every form issue 16 names, each with a secret no rule knows in advance.
+    pub(super) fn planted_forms(secret: &str) -> Vec<String> {
+        vec![
+            format!("RootUser: floppies-admin\nRootPass: {secret}\n"),
+            format!("GET / HTTP/1.1\nAuthorization: Bearer {secret}\n"),
+            format!("Authorization: Basic {secret}\n"),
+            format!("curl -H 'Authorization: Bearer {secret}' http://x/"),
+            format!("$ tool --password {secret} --verbose\n"),
+            format!("$ tool --secret-key={secret}\n"),
+            format!("{{\"apiKey\": \"{secret}\", \"name\": \"x\"}}"),
+            format!("conn: host=db pwd={secret} user=app\n"),
+            format!("gpg passphrase={secret}\n"),
+            format!("registry auth={secret}\n"),
+            format!("apiVersion: v1\nkind: Secret\nstringData:\n  config.env: |\n    MINIO_ROOT_USER=admin\n    X={secret}\n  other: |-\n    {secret}\ntype: Opaque\n"),
+            format!("data:\n  tls.key: >\n    {secret}\n"),
+            format!(
+                "{{\"metadata\": {{\"annotations\": {{\"kubectl.kubernetes.io/last-applied-configuration\": \"{{\\\"apiVersion\\\":\\\"v1\\\",\\\"data\\\":{{\\\"rootPassword\\\":\\\"{secret}\\\"}},\\\"kind\\\":\\\"Secret\\\"}}\\n\"}}}}}}"
+            ),
+            format!("+ mc alias set local http://minio:9000 floppies-admin {secret}\n"),
+            format!("+ mc --quiet admin user add local s3www-reader {secret}\n"),
+        ]
+    }
+
+    #[test]
+    fn every_common_form_of_a_secret_is_redacted() {
+        let r = Redactor::new(Vec::<String>::new());
+        for text in planted_forms(CANARY) {
+            let (out, n) = clean(&r, &text);
+            assert!(n >= 1, "{out}");
+        }
+        let (out, _) = clean(&r, &planted_forms(CANARY)[0]);
+        assert!(out.contains("RootUser: floppies-admin"), "{out}");
+        let (out, _) = clean(&r, &planted_forms(CANARY)[4]);
+        assert!(out.contains("--verbose"), "{out}");
+    }
+
+    /// True if any 6 bytes of SECRET can be read back from TEXT, as is or by
+    /// decoding any run of base64 characters in it at any alignment.
+    fn leaks(text: &str, secret: &str) -> bool {
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        use base64::Engine;
+        let windows: Vec<&[u8]> = secret.as_bytes().windows(6).collect();
+        let hit = |bytes: &[u8]| windows.iter().any(|w| bytes.windows(6).any(|b| b == *w));
+        if hit(text.as_bytes()) {
+            return true;
+        }
+        let runs = text.split(|c: char| !(c.is_ascii_alphanumeric() || "+/-_".contains(c)));
+        runs.into_iter().any(|run| {
+            (0..4.min(run.len())).any(|skip| {
+                let part = &run[skip..];
+                let part = &part[..part.len() / 4 * 4];
+                [STANDARD_NO_PAD.decode(part), URL_SAFE_NO_PAD.decode(part)].into_iter().flatten().any(|b| hit(&b))
+            })
+        })
+    }
+
+    #[test]
+    fn known_secrets_are_removed_in_base64_and_url_encoded_forms() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        use base64::Engine;
+        let secret = "K10ab::server:Zx8?Qp/0Lm+W~x>>";
+        let r = Redactor::new(vec![secret.to_string()]);
+        let url = "K10ab%3A%3Aserver%3AZx8%3FQp%2F0Lm%2BW~x%3E%3E";
+        let url_lower = "K10ab%3a%3aserver%3aZx8%3fQp%2f0Lm%2bW~x%3e%3e";
+        let mut texts = vec![format!("value {}", STANDARD.encode(secret)), format!("u={}", URL_SAFE.encode(secret)), format!("GET /?t={url}"), format!("GET /?t={url_lower}")];
+        // Inside a longer encoded text, at each of the three alignments.
+        for lead in ["", "a", "ab"] {
+            texts.push(format!("blob {}", STANDARD.encode(format!("{lead}TOKEN={secret}\nmore"))));
+            texts.push(format!("blob {}", URL_SAFE.encode(format!("{lead}TOKEN={secret}\nmore"))));
+        }
+        for text in texts {
+            assert!(leaks(&text, secret) || text.contains(url) || text.contains(url_lower), "the oracle sees the secret in {text}");
+            let (out, n) = r.redact(&text);
+            assert!(n >= 1, "nothing redacted in {text}");
+            assert!(!leaks(&out, secret) && !out.contains(url) && !out.contains(url_lower), "survived: {out}");
+        }
+    }
+
     #[test]
     fn settings_under_secret_names_stay() {
         let r = Redactor::new(Vec::<String>::new());
+        let (out, n) = r.redact("Preflight passed: this host can take it\ncertificate-authority-data: LS0t\nbypassed: 3\n");
+        assert_eq!(n, 0, "words that only contain a secret-looking name stay: {out}");
         let (out, n) = r.redact("secrets-encryption: true\nwrite-kubeconfig-mode: \"0600\"\n");
         assert_eq!(n, 0, "{out}");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            /// A secret no rule knows, planted in any of the forms, between any lines: never survives.
+            #[test]
+            fn a_planted_secret_never_survives(secret in "[A-Za-z0-9]{12,40}", before in "[a-zA-Z0-9 ._-]{0,30}", after in "[a-zA-Z0-9 ._-]{0,30}") {
+                let r = Redactor::new(Vec::<String>::new());
+                for form in planted_forms(&secret) {
+                    let text = format!("{before}\n{form}\n{after}\n");
+                    let (out, _) = r.redact(&text);
+                    prop_assert!(!out.contains(&secret), "survived in:\n{}", out);
+                }
+            }
+
+            /// A known secret, as is, base64-encoded inside any text at any alignment, or percent-encoded: never readable back.
+            #[test]
+            fn a_known_secret_never_survives_encoded(secret in "[A-Za-z0-9:?/+~@-][A-Za-z0-9:?/+~@ -]{6,38}[A-Za-z0-9:?/+~@-]", lead in "[a-z=]{0,5}", tail in "[a-z\n]{0,5}") {
+                use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+                use base64::Engine;
+                let r = Redactor::new(vec![secret.clone()]);
+                let inner = format!("{lead}{secret}{tail}");
+                let percent: String = secret.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+                for text in [format!("x {} y", STANDARD.encode(&inner)), format!("x {} y", URL_SAFE.encode(&inner)), format!("GET /?v={percent}&w=1"), format!("plain {inner} text")] {
+                    let (out, _) = r.redact(&text);
+                    prop_assert!(!leaks(&out, &secret) && !out.contains(&percent), "survived in: {}", out);
+                }
+            }
+        }
     }
 }

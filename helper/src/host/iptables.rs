@@ -166,4 +166,31 @@ COMMIT
         let (kept, removed) = filter_rules("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n");
         assert_eq!((kept.as_str(), removed), ("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", 0));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn line() -> impl Strategy<Value = (String, bool)> {
+            let mark = prop_oneof![Just("KUBE-"), Just("CNI-"), Just("flannel"), Just("FLANNEL"), Just("Flannel.1"), Just("")];
+            ("(-A|:|#|COMMIT|\\*filter)?", "[A-Za-z0-9 ./-]{0,20}", mark, "[A-Za-z0-9 ./-]{0,20}").prop_map(|(start, a, mark, b)| {
+                let text = format!("{start}{a}{mark}{b}");
+                let k3s = !text.starts_with('#') && is_k3s_line(&text);
+                (text, k3s)
+            })
+        }
+
+        proptest! {
+            /// Every k3s rule or chain line goes, every other line stays in order, and the count is right.
+            #[test]
+            fn filter_removes_exactly_the_k3s_lines(lines in proptest::collection::vec(line(), 0..40)) {
+                let saved: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
+                let (kept, removed) = filter_rules(&saved);
+                let want: Vec<&str> = lines.iter().filter(|(_, k3s)| !k3s).map(|(l, _)| l.as_str()).collect();
+                prop_assert_eq!(kept.lines().collect::<Vec<_>>(), want);
+                prop_assert_eq!(removed, lines.iter().filter(|(_, k3s)| *k3s).count());
+                prop_assert!(kept.lines().all(|l| l.starts_with('#') || !(l.contains("KUBE-") || l.contains("CNI-") || l.to_lowercase().contains("flannel"))));
+            }
+        }
+    }
 }

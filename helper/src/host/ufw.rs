@@ -38,6 +38,18 @@ pub fn has_rule(show_added: &str, rule: &[&str]) -> bool {
         .any(|l| normalise(l.split_whitespace()) == want)
 }
 
+/// The rules `ufw show added` lists with exactly the comment TAG, each as the
+/// words to give `ufw delete`: what is ours even when no journal says so.
+pub fn tagged_rules(show_added: &str, tag: &str) -> Vec<Vec<String>> {
+    let suffix = format!(" comment '{tag}'");
+    show_added
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ufw ")?.strip_suffix(suffix.as_str()))
+        .map(|rule| rule.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .filter(|words| !words.is_empty() && !words.iter().any(|w| w == "comment"))
+        .collect()
+}
+
 fn normalise<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for w in words {
@@ -73,9 +85,48 @@ ufw allow from 10.42.0.0/16 comment 'floppies'
     }
 
     #[test]
+    fn tagged_rules_are_ours_and_only_those() {
+        let added = format!("{ADDED}ufw allow 80/tcp comment 'floppies-other'\nufw allow 81/tcp comment 'x floppies'\n");
+        assert_eq!(tagged_rules(&added, "floppies"), vec![vec!["allow", "6443/tcp"], vec!["allow", "from", "10.42.0.0/16"]]);
+        assert!(tagged_rules("Added user rules (see 'ufw status' for running firewall):\n(None)\n", "floppies").is_empty());
+    }
+
+    #[test]
     fn config_file_says_whether_ufw_is_enabled() {
         assert!(conf_enabled("# comment\nENABLED=yes\nLOGLEVEL=low\n"));
         assert!(!conf_enabled("ENABLED=no\n"));
         assert!(!conf_enabled("#ENABLED=yes\n"));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn rule() -> impl Strategy<Value = Vec<String>> {
+            let action = prop_oneof![Just("allow"), Just("deny"), Just("limit")];
+            let port = (1u16..65535, prop_oneof![Just("tcp"), Just("udp")]).prop_map(|(p, proto)| vec![format!("{p}/{proto}")]);
+            let from = (0u8..255, 0u8..255).prop_map(|(a, b)| vec!["from".to_string(), format!("10.{a}.{b}.0/24"), "to".into(), "any".into()]);
+            (action, prop_oneof![port, from]).prop_map(|(a, rest)| std::iter::once(a.to_string()).chain(rest).collect())
+        }
+
+        proptest! {
+            /// Each listed rule is found whatever its comment; tagged_rules returns exactly the ones with our tag.
+            #[test]
+            fn rules_are_found_and_ours_are_exactly_the_tagged(rules in proptest::collection::vec((rule(), prop_oneof![Just(None), Just(Some("floppies")), Just(Some("floppies-x")), Just(Some("other"))]), 0..12)) {
+                let mut added = String::from("Added user rules (see 'ufw status' for running firewall):\n");
+                for (r, tag) in &rules {
+                    // ufw prints `allow from X to any` as `allow from X`.
+                    let shown = if r.ends_with(&["to".to_string(), "any".to_string()]) { &r[..r.len() - 2] } else { &r[..] };
+                    added.push_str(&format!("ufw {}{}\n", shown.join(" "), tag.map(|t| format!(" comment '{t}'")).unwrap_or_default()));
+                }
+                for (r, _) in &rules {
+                    let words: Vec<&str> = r.iter().map(String::as_str).collect();
+                    prop_assert!(has_rule(&added, &words), "{:?} not found in {}", r, added);
+                }
+                let ours: Vec<Vec<String>> = rules.iter().filter(|(_, t)| *t == Some("floppies")).map(|(r, _)| normalise(r.iter().map(String::as_str))).collect();
+                let found: Vec<Vec<String>> = tagged_rules(&added, "floppies").iter().map(|r| normalise(r.iter().map(String::as_str))).collect();
+                prop_assert_eq!(found, ours);
+            }
+        }
     }
 }

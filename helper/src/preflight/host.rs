@@ -6,6 +6,41 @@ use std::fs;
 use super::{Check, Facts};
 use crate::manifest::Manifest;
 
+/// The ids the app's pods may run as (one id for user and group): above the
+/// login range (Ubuntu and Debian: 1000-59999) and below Debian's reserved
+/// 65000-65533, where no `adduser --system` hands out ids (they come from 100-999).
+pub const APP_IDS: std::ops::RangeInclusive<u32> = 64800..=64899;
+
+/// The id for the app's pods: OWNER (of the data dir an earlier install
+/// left) if it is one of ours and free, else the first of APP_IDS that is
+/// no account's uid or gid in PASSWD and no group's gid in GROUP.
+pub fn app_id(passwd: &str, group: &str, owner: Option<u32>) -> Option<u32> {
+    let field = |text: &str, n: usize| -> Vec<u32> { text.lines().filter_map(|l| l.split(':').nth(n)?.trim().parse().ok()).collect() };
+    let mut taken = field(passwd, 2);
+    taken.extend(field(passwd, 3));
+    taken.extend(field(group, 2));
+    let free = |id: &u32| !taken.contains(id);
+    owner.filter(|o| APP_IDS.contains(o) && free(o)).or_else(|| APP_IDS.clone().find(free))
+}
+
+/// Picks the app's id into FACTS, reading the host's /etc/passwd and /etc/group.
+pub fn app_user(facts: &mut Facts) -> Check {
+    use std::os::unix::fs::MetadataExt;
+    let read = |p: &str| fs::read_to_string(crate::paths::host(p)).unwrap_or_default();
+    let owner = fs::metadata(crate::paths::host(crate::paths::DATA_DIR).join("data/minio")).ok().map(|m| m.uid());
+    match app_id(&read("/etc/passwd"), &read("/etc/group"), owner) {
+        Some(id) => {
+            facts.app_uid = id;
+            Check::pass("app-user", format!("the app's pods run as uid/gid {id}, no account or group of this host"))
+        }
+        None => Check::fail(
+            "app-user",
+            format!("every id in {}-{} belongs to an account or group of this host", APP_IDS.start(), APP_IDS.end()),
+            "free one of those ids (they are not login ids), then run the installer again",
+        ),
+    }
+}
+
 pub fn checks(manifest: Option<&Manifest>, installed: bool) -> Vec<Check> {
     vec![root(), os(&fs::read_to_string("/etc/os-release").unwrap_or_default()), arch(manifest), systemd(), cgroups(), foreign(installed)]
 }
@@ -231,5 +266,19 @@ mod tests {
         let c = memory_controller("", v1_off);
         assert_eq!(c.result, Verdict::Fail);
         assert!(c.remedy.unwrap().contains("cgroup_enable=memory"));
+    }
+
+    #[test]
+    fn the_app_id_is_no_account_or_group_and_outside_the_login_range() {
+        let passwd = "root:x:0:0::/root:/bin/bash\nubuntu:x:1000:1000::/home/ubuntu:/bin/bash\nsvc:x:64800:100::/:/usr/sbin/nologin\n";
+        let group = "root:x:0:\nusers:x:100:\nodd:x:64801:\n";
+        let id = app_id(passwd, group, None).unwrap();
+        assert_eq!(id, 64802, "64800 is an account's uid, 64801 a group's gid");
+        assert!(!(1000..=59999).contains(&id));
+        assert_eq!(app_id(passwd, group, Some(64850)), Some(64850), "an earlier install's id is kept");
+        assert_eq!(app_id(passwd, group, Some(1000)), Some(64802), "data owned by a login uid moves to ours");
+        assert_eq!(app_id(passwd, group, Some(64800)), Some(64802), "an earlier id that an account took since is left");
+        let all: String = APP_IDS.map(|i| format!("u{i}:x:{i}:{i}::/:/bin/false\n")).collect();
+        assert_eq!(app_id(&all, "", None), None);
     }
 }

@@ -63,6 +63,9 @@ pub struct Facts {
     pub ufw_active: bool,
     /// firewalld is running: install adds its rules.
     pub firewalld_active: bool,
+    /// The uid and gid the app's pods run as and its data dir belongs to (0: not decided).
+    #[serde(default)]
+    pub app_uid: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -106,6 +109,7 @@ pub fn run(manifest: Option<&Manifest>, installed: bool) -> Report {
     let mut facts = Facts { image_variant: "default".into(), ..Facts::default() };
     let mut checks = Vec::new();
     checks.extend(host::checks(manifest, installed));
+    checks.push(host::app_user(&mut facts));
     checks.extend(host::cpu(manifest, &mut facts));
     checks.extend(resources::checks(manifest));
     checks.extend(network::checks(installed, &mut facts));

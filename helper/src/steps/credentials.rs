@@ -22,10 +22,30 @@ use crate::paths;
 pub struct Credentials;
 
 const PASSWORD_LEN: usize = 40;
-/// The chart runs MinIO as this user and group (values.yaml says so); its
-/// data directory on the host must belong to them, as a hostPath volume
-/// gets no fsGroup.
-pub const MINIO_UID: u32 = 1000;
+/// The uid and gid the chart runs MinIO and the seed job as (the installer
+/// sends it as minio.runAsUser), chosen by preflight so it is no account
+/// of this host; MinIO's data directory must belong to it, as a hostPath
+/// volume gets no fsGroup.
+pub fn app_uid(cx: &Cx) -> Result<u32> {
+    match cx.record("preflight")["app_uid"].as_u64() {
+        Some(id) if id > 0 => u32::try_from(id).context("bug: app_uid out of range"),
+        _ => anyhow::bail!("bug: preflight chose no uid for the app's pods"),
+    }
+}
+
+/// Gives TREE to ID:ID, not following symlinks (an earlier install's data
+/// may belong to another id, such as 1000, a login user's on Ubuntu).
+fn chown_tree(tree: &Utf8Path, id: u32) -> Result<()> {
+    std::os::unix::fs::lchown(tree, Some(id), Some(id)).with_context(|| format!("could not give '{tree}' to the app's user {id}"))?;
+    if fs::symlink_metadata(tree).is_ok_and(|m| m.is_dir()) {
+        for e in fs::read_dir(tree).with_context(|| format!("could not read '{tree}'"))? {
+            let path = Utf8PathBuf::from_path_buf(e.with_context(|| format!("could not read '{tree}'"))?.path())
+                .map_err(|p| anyhow::anyhow!("'{}' is not UTF-8", p.display()))?;
+            chown_tree(&path, id)?;
+        }
+    }
+    Ok(())
+}
 
 pub fn dir() -> Utf8PathBuf {
     paths::host(paths::DATA_DIR).join("credentials")
@@ -71,9 +91,10 @@ impl Step for Credentials {
             Some((cert, key)) => super::tls::same_as_installed(cert, key, &tls_dir())?,
             None => true,
         };
+        let id = app_uid(cx)?;
         let data_owned = fs::metadata(minio_data_dir()).is_ok_and(|m| {
             use std::os::unix::fs::MetadataExt;
-            m.uid() == MINIO_UID && m.gid() == MINIO_UID
+            m.uid() == id && m.gid() == id
         });
         Ok(customer_ok && data_owned && read_minio_env().is_ok() && read_reader_env().is_ok() && tls_dir().join("server.crt").is_file() && tls_dir().join("server.key").is_file())
     }
@@ -83,8 +104,14 @@ impl Step for Credentials {
         private_dir(&dir(), 0o700)?;
         private_dir(&data_dir(), 0o755)?;
         private_dir(&minio_data_dir(), 0o700)?;
-        std::os::unix::fs::chown(minio_data_dir(), Some(MINIO_UID), Some(MINIO_UID))
-            .with_context(|| format!("could not give '{}' to MinIO's user {MINIO_UID}", minio_data_dir()))?;
+        let id = app_uid(cx)?;
+        let owned = fs::metadata(minio_data_dir()).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.uid() == id && m.gid() == id
+        });
+        if !owned {
+            chown_tree(&minio_data_dir(), id)?;
+        }
         let created_password = if read_minio_env().is_ok() {
             false
         } else {
@@ -111,9 +138,24 @@ impl Step for Credentials {
         if cx.opts.keep_data {
             return Ok(());
         }
+        // Everything but the journal, which the undos after this one still
+        // need: it goes last, and only once every undo has succeeded (see
+        // `steps::forget_installation`).
         let data = paths::host(paths::DATA_DIR);
-        if data.exists() {
-            fs::remove_dir_all(&data).with_context(|| format!("could not remove '{data}'"))?;
+        let Ok(entries) = fs::read_dir(&data) else { return Ok(()) };
+        let journal = paths::host(paths::STATE_FILE);
+        for e in entries {
+            let path = e.with_context(|| format!("could not read '{data}'"))?.path();
+            if path == journal.as_std_path() {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).with_context(|| format!("could not stat '{}'", path.display()))?;
+            if meta.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            }
+            .with_context(|| format!("could not remove '{}'", path.display()))?;
         }
         Ok(())
     }

@@ -14,13 +14,14 @@ mod preflight;
 mod smoke;
 mod stage;
 mod summary;
-mod tls;
+pub mod tls;
 mod values;
 mod unpack;
 mod wait;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::Value;
+use std::fs;
 use std::time::Instant;
 
 use crate::bundle::Bundle;
@@ -227,6 +228,31 @@ pub fn run_uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>
         crate::fault::kill_point(step.name());
     }
     Ok(failures)
+}
+
+/// Uninstall: every undo in reverse, then, only if all succeeded, the
+/// journal (and without --keep-data the data dir). Returns the failures.
+pub fn uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>> {
+    let failures = run_uninstall(cx, steps)?;
+    if failures.is_empty() {
+        forget_installation(cx.opts.keep_data)?;
+    }
+    Ok(failures)
+}
+
+/// After every undo succeeded: the journal goes, and without --keep-data the
+/// data dir that held it. After a failed undo neither is called for: the
+/// journal keeps what is still to undo, for the next uninstall.
+pub fn forget_installation(keep_data: bool) -> Result<()> {
+    let state = paths::host(paths::STATE_FILE);
+    if fs::symlink_metadata(&state).is_ok() {
+        fs::remove_file(&state).with_context(|| format!("could not remove '{state}'"))?;
+    }
+    let data = paths::host(paths::DATA_DIR);
+    if !keep_data && data.exists() {
+        fs::remove_dir_all(&data).with_context(|| format!("could not remove '{data}'"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

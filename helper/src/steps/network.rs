@@ -178,6 +178,15 @@ impl Step for Network {
             args.extend(words);
             runner::run("ufw", &args)?;
         }
+        // Rules tagged as ours that no record names (a journal lost or older): removed too.
+        let listed = if which::which("ufw").is_ok() { runner::capture("ufw", &["show", "added"]).ok().filter(|o| o.success()) } else { None };
+        if let Some(added) = listed.map(|o| o.stdout) {
+            for words in crate::host::ufw::tagged_rules(&added, UFW_TAG) {
+                let mut args = vec!["delete"];
+                args.extend(words.iter().map(String::as_str));
+                runner::run("ufw", &args)?;
+            }
+        }
         if record["ufw_disabled"].as_bool() == Some(true) {
             runner::run("ufw", &["--force", "enable"])?;
         }
@@ -195,8 +204,9 @@ impl Step for Network {
 }
 
 fn add_route_unit() -> Result<()> {
-    let ip = which::which("ip").context("the 'ip' command (iproute2) is missing")?;
-    let text = route_unit_text(&ip.to_string_lossy());
+    // A fixed system path: root runs this unit at every boot.
+    let ip = paths::system_binary("ip")?;
+    let text = route_unit_text(ip.as_str());
     let path = route_unit_path();
     if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
         fs::write(&path, text).with_context(|| format!("could not write '{path}'"))?;

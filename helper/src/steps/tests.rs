@@ -77,7 +77,7 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     let out = Reporter::new(false, true);
     let opts = Options::for_test();
     let mut cx = Cx { out: &out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal: Journal::new("9.9.9-test", "test") };
-    cx.journal.record("preflight", serde_json::json!({"image_variant": "cpuv1"}));
+    cx.journal.record("preflight", serde_json::json!({"image_variant": "cpuv1", "app_uid": 64803}));
     let file_steps: Vec<Box<dyn Step>> = vec![Box::new(unpack::Unpack), Box::new(credentials::Credentials), Box::new(stage::StageK3s)];
 
     for step in &file_steps {
@@ -98,6 +98,17 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     assert_eq!(mode(&root.join("var/lib/floppies/credentials")), 0o700);
     assert_eq!(mode(&root.join("var/lib/floppies/credentials/tls/server.key")), 0o600);
     let password = fs::read_to_string(&env).unwrap();
+    // MinIO's data belongs to the id preflight chose, not a login user's 1000.
+    let owner = |p: &Utf8Path| std::os::unix::fs::MetadataExt::uid(&fs::metadata(p).unwrap());
+    let minio_data = root.join("var/lib/floppies/data/minio");
+    assert_eq!(owner(&minio_data), 64803);
+    // Data an older install gave to 1000 moves to the chosen id, all of it.
+    fs::write(minio_data.join("object"), "x").unwrap();
+    std::os::unix::fs::chown(&minio_data, Some(1000), Some(1000)).unwrap();
+    std::os::unix::fs::chown(minio_data.join("object"), Some(1000), Some(1000)).unwrap();
+    assert!(!credentials::Credentials.done(&cx).unwrap());
+    credentials::Credentials.apply(&mut cx).unwrap();
+    assert_eq!((owner(&minio_data), owner(&minio_data.join("object"))), (64803, 64803));
     credentials::Credentials.apply(&mut cx).unwrap();
     assert_eq!(fs::read_to_string(&env).unwrap(), password, "credentials are made once");
     // stage: images moved (not copied) where k3s reads them; chart, manifest, config.
@@ -132,11 +143,60 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     assert!(!opt.exists() && !k3s.exists() && !root.join("etc/rancher/k3s").exists());
     assert_eq!(fs::read_to_string(root.join("var/lib/floppies/data/customer.txt")).unwrap(), "precious");
     assert_eq!(fs::read_to_string(&env).unwrap(), password);
-    // Undo twice is fine; without keep-data the data goes too.
+    // Undo twice is fine; without keep-data the data goes too, but not the
+    // journal: the undos after this one may fail and must still find it.
     cx.opts.keep_data = false;
     for step in file_steps.iter().rev() {
         step.undo(&cx, &Value::Null).unwrap();
     }
+    let left: Vec<_> = fs::read_dir(root.join("var/lib/floppies")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["state.json"], "only the journal is left after the data undo");
+    // Once every undo succeeded, the journal goes too.
+    super::forget_installation(false).unwrap();
     assert!(!root.join("var/lib/floppies").exists());
+
+    // An undo that fails after the data undo (as the network undo runs
+    // after it): the journal stays, still naming what is left to undo, with
+    // and without --keep-data.
+    for keep_data in [true, false] {
+        cx.opts.keep_data = keep_data;
+        cx.journal = Journal::new("9.9.9-test", "test");
+        cx.journal.record("preflight", serde_json::json!({"app_uid": 64803}));
+        credentials::Credentials.apply(&mut cx).unwrap();
+        cx.journal.record("credentials", Value::Null);
+        cx.journal.record("failing", serde_json::json!({"ufw_added": [["allow", "6443/tcp"]]}));
+        cx.save_journal().unwrap();
+        let steps: Vec<Box<dyn Step>> = vec![Box::new(FailingUndo), Box::new(credentials::Credentials)];
+        let failures = super::uninstall(&mut cx, &steps).unwrap();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        let j = Journal::load(&root.join("var/lib/floppies/state.json")).unwrap().expect("the journal survives a failed undo");
+        assert_eq!(j.entry("failing").unwrap().record["ufw_added"][0][1], "6443/tcp", "keep_data={keep_data}");
+        assert!(j.entry("credentials").is_none(), "what was undone is forgotten");
+        fs::remove_dir_all(root.join("var/lib/floppies")).unwrap();
+    }
     std::env::remove_var("FLOPPIES_ROOT");
+}
+
+/// A step whose undo fails; it comes before credentials, so its undo runs after the data undo.
+struct FailingUndo;
+
+impl Step for FailingUndo {
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+    fn summary(&self) -> &'static str {
+        "a step for tests"
+    }
+    fn undo_summary(&self) -> &'static str {
+        "fail"
+    }
+    fn done(&self, _cx: &Cx) -> Result<bool> {
+        Ok(true)
+    }
+    fn apply(&self, _cx: &mut Cx) -> Result<Value> {
+        Ok(Value::Null)
+    }
+    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+        anyhow::bail!("the firewall said no")
+    }
 }

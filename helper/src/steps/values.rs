@@ -42,6 +42,7 @@ pub fn helm_values(cx: &Cx) -> Result<Value> {
             "imageVariant": variant,
             "existingSecret": MINIO_SECRET,
             "dataHostPath": minio_data_path(),
+            "runAsUser": super::credentials::app_uid(cx)?,
         },
         "s3www": { "existingSecret": READER_SECRET },
         "content": { "hostPath": content_path(), "digest": content_digest(manifest) },
@@ -76,8 +77,10 @@ mod tests {
         .unwrap();
         let out = crate::report::Reporter::new(false, true);
         let opts = super::super::Options::for_test();
-        let cx = Cx { out: &out, bundle: None, manifest: Some(manifest.clone()), opts, journal: crate::journal::Journal::new("1.0", "test") };
+        let mut cx = Cx { out: &out, bundle: None, manifest: Some(manifest.clone()), opts, journal: crate::journal::Journal::new("1.0", "test") };
+        cx.journal.record("preflight", json!({"app_uid": 64803}));
         let values = helm_values(&cx).unwrap();
+        assert_eq!(values["minio"]["runAsUser"], 64803, "the id preflight chose");
         let fixture: Value = serde_json::from_str(include_str!("../../../tests/chart/installer-values.json")).unwrap();
         let (mut ours, mut theirs) = (vec![], vec![]);
         leaves(&values, "", &mut ours);

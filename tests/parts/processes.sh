@@ -140,13 +140,12 @@ mc_as() {
         ip netns exec "$NETNS" "$BIN/mc" --no-color "$@"
 }
 
-# Records every command line on the host until WORK/sampler.stop exists.
+# Records every command line on the host until WORK/sampler.stop exists
+# (one ps a tenth of a second: short-lived ones can be missed, so the
+# check also counts the seed's mc commands it saw).
 sample_command_lines() {
-    local p
     while [ ! -e "$WORK/sampler.stop" ]; do
-        for p in /proc/[0-9]*; do
-            tr '\0' ' ' <"$p/cmdline" 2>/dev/null && echo
-        done
+        ps -ww -eo args=
         sleep 0.1
     done | sort -u >"$WORK/cmdlines"
 }
@@ -165,14 +164,7 @@ minio_ready() {
 
 # Prints the age in seconds of the oldest `mc ready` process, 0 if none.
 oldest_mc_ready() {
-    local p oldest=0 age now
-    now=$(cut -d. -f1 /proc/uptime)
-    for p in /proc/[0-9]*; do
-        [ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" = "mc ready local " ] || continue
-        age=$((now - $(awk '{ print int($22 / 100) }' "$p/stat")))
-        [ "$age" -gt "$oldest" ] && oldest=$age
-    done
-    echo "$oldest"
+    ps -eo etimes=,args= | awk '$2 == "mc" && $3 == "ready" { if ($1 > m) m = $1 } END { print m + 0 }'
 }
 
 check_seed_minio_down() {
@@ -218,15 +210,16 @@ check_processes() {
 
     check_seed_minio_down
 
+    # The installer makes MinIO's data directory, owned by its uid.
+    local data want_uid pid uid rootopts
+    data=$WORK/host$(kc get pv -o json | jq -r '.items[] | select(.spec.claimRef.name | endswith("-minio-data")) | .spec.hostPath.path')
+    want_uid=$(pod_spec deployment/"$RELEASE"-minio | jq -r '.securityContext.runAsUser')
+    mkdir -p "$data"
+    chown "$want_uid:" "$data"
     start_container deployment/"$RELEASE"-minio minio minio || { fail "minio: container starts" "see logs"; return; }
     MINIO_PID=$PROC_PID
-    local data
-    data=$WORK/host$(kc get pv -o json | jq -r '.items[] | select(.spec.claimRef.name | endswith("-minio-data")) | .spec.hostPath.path')
-    local want_uid pid uid rootopts
-    want_uid=$(pod_spec deployment/"$RELEASE"-minio | jq -r '.securityContext.runAsUser')
-    chown -R "$want_uid:" "$data"
     if out=$(minio_ready); then
-        pid=$(pid_of "minio server ")
+        pid=$(pgrep -o -f '^minio server ')
         uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
         rootopts=$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo" | tail -n1)
         if [ "$uid" = "$want_uid" ] && [ "${rootopts%%,*}" = ro ]; then
@@ -288,17 +281,6 @@ check_processes() {
 
 bucket() {
     "$BIN/helm" get values "$RELEASE" -n "$NS" --all -o json | jq -r .bucket
-}
-
-# Prints the pid of the first process whose command line starts with PREFIX.
-pid_of() {
-    local p
-    for p in /proc/[0-9]*; do
-        case $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) in
-            "$1"*) echo "${p#/proc/}"; return 0 ;;
-        esac
-    done
-    return 1
 }
 
 stop_processes() {

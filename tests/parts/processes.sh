@@ -13,6 +13,7 @@
 
 PROC_PIDS=()
 NETNS=
+SAMPLER_PID=
 
 # Prints the JSON of a pod template's spec: Deployment or Job NAME.
 pod_spec() {
@@ -23,7 +24,8 @@ pod_spec() {
 # pairs, Secrets and ConfigMaps resolved through the API.
 container_env() {
     local spec=$1 container=$2 name value ref
-    while IFS=$'\t' read -r name value ref; do
+    # Unit separators, not tabs: read would merge empty tab-separated fields.
+    while IFS=$'\x1f' read -r name value ref; do
         case $ref in
             secret:*)
                 ref=${ref#secret:}
@@ -37,7 +39,7 @@ container_env() {
         | [.name, (.value // ""),
            (if .valueFrom.secretKeyRef then "secret:\(.valueFrom.secretKeyRef.name)/\(.valueFrom.secretKeyRef.key)"
             elif .valueFrom.configMapKeyRef then "configmap:\(.valueFrom.configMapKeyRef.name)/\(.valueFrom.configMapKeyRef.key)"
-            else "" end)] | @tsv' <<<"$spec")
+            else "" end)] | join("\u001f")' <<<"$spec")
 }
 
 # Prints bwrap arguments for CONTAINER's volume mounts; fills WORK/vol/POD.
@@ -206,7 +208,7 @@ check_processes() {
     printf 'dot\n' >"$content/.well-known"
     chmod -R a+rX "$WORK/host"
     sample_command_lines &
-    local sampler=$!
+    SAMPLER_PID=$!
 
     check_seed_minio_down
 
@@ -215,7 +217,7 @@ check_processes() {
     data=$WORK/host$(kc get pv -o json | jq -r '.items[] | select(.spec.claimRef.name | endswith("-minio-data")) | .spec.hostPath.path')
     want_uid=$(pod_spec deployment/"$RELEASE"-minio | jq -r '.securityContext.runAsUser')
     mkdir -p "$data"
-    chown "$want_uid:" "$data"
+    chown "$want_uid:$(pod_spec deployment/"$RELEASE"-minio | jq -r '.securityContext.runAsGroup // .securityContext.runAsUser')" "$data"
     start_container deployment/"$RELEASE"-minio minio minio || { fail "minio: container starts" "see logs"; return; }
     MINIO_PID=$PROC_PID
     if out=$(minio_ready); then
@@ -263,8 +265,7 @@ check_processes() {
         fail "reader key: cannot write or delete" "an upload or delete as the reader went through"
     fi
 
-    touch "$WORK/sampler.stop"
-    wait "$sampler"
+    stop_sampler
     local secrets=$WORK/secrets
     (umask 077 && printf '%s\n' "$SECRET_ROOT_USER" "$SECRET_ROOT_PASSWORD" "$SECRET_READER_SECRET" >"$secrets")
     local seen_mc
@@ -283,8 +284,16 @@ bucket() {
     "$BIN/helm" get values "$RELEASE" -n "$NS" --all -o json | jq -r .bucket
 }
 
+stop_sampler() {
+    [ -n "$SAMPLER_PID" ] || return 0
+    touch "$WORK/sampler.stop"
+    wait "$SAMPLER_PID"
+    SAMPLER_PID=
+}
+
 stop_processes() {
     local pid
+    stop_sampler
     for pid in "${PROC_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done

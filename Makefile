@@ -21,7 +21,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod release prereqs test-bundle helper test test-deps test-vm bench pin clean
+.PHONY: all prod release prereqs test-bundle helper upstream test test-deps test-vm bench pin clean
 
 all: prod
 
@@ -61,8 +61,14 @@ helper: prereqs
 	cd helper && RUSTFLAGS="$(RUSTFLAGS_STATIC)" $(CARGO) build --release --locked \
 		--target $(RUST_TARGET) --target-dir "$(TARGET_DIR)"
 
+## The upstream parts (Kubernetes v1.35.8, kine, containerd, Helm 3, MinIO, mc, ...)
+## built from the Go module proxy into out/upstream/bin, listed in
+## out/upstream/manifest.json (upstream/README.md). Needs Go; a no-op when nothing changed.
+upstream:
+	upstream/build
+
 ## Installs what the tests need (apt, pip, cargo; as root), then runs every suite.
-test: test-deps test-bundle
+test: test-deps test-bundle upstream
 	tests/run
 
 test-deps:

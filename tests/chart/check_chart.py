@@ -19,6 +19,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+import helm3_test
 import seed_test
 from report import check, finish, guarded
 
@@ -535,6 +536,12 @@ def main():
                               ("checkov", check_checkov, files)):
             guarded(name, fn, arg)
     guarded("seed script checks", seed_test.run_checks, CHART)
+    guarded("Helm 3 beside Helm 4", helm3_test.run_checks, ROOT, CHART, render, [
+        ("installer's values", INSTALLER_VALUES),
+        ("cpuv1 MinIO", merge(INSTALLER_VALUES, {"minio": {"imageVariant": "cpuv1"}})),
+        ("another ingress class, no default certificate",
+         merge(INSTALLER_VALUES, {"ingress": {"className": "nginx"}, "tls": {"defaultCertificate": False}})),
+    ], RELEASE, NAMESPACE)
     finish()
 
 

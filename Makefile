@@ -21,14 +21,19 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod release prereqs test-bundle helper upstream test test-deps test-vm bench pin clean
+.PHONY: all prod release prereqs network-check test-bundle helper upstream test test-deps test-vm bench pin clean
 
 all: prod
 
 ## The production installer from upstream artifacts: pinned ones as pinned,
 ## null pins resolved now from the release's checksum file or the registry.
-prod: helper
+prod: network-check helper
 	build/bundle prod
+
+## Before anything is compiled: does any upstream host the pins name answer?
+## (none: fail at once, naming each; OFFLINE=1 skips it)
+network-check: prereqs
+	build/check-network $(or $(PINS),airgap/pins.json) $(ARCH)
 
 ## A release: the same, but every artifact must be pinned in airgap/pins.json.
 release:

@@ -17,7 +17,8 @@ from report import check
 # line) anywhere on the command line is refused; the reader's access key
 # (FAKE_READER_KEY) only as `admin policy attach --user`, mc's only way.
 # Like mc's cmd/ready-main.go, `ready` polls until the server is healthy (no
-# file FAKE_S3/down) and returns only then, or 0 when signalled.
+# file FAKE_S3/down) and returns only then; sent TERM it dies of it (status
+# 143), as the real mc built by `make upstream` did in the parts suite.
 # FAKE_STAT_FAILS=1 makes every stat fail as a network error would.
 FAKE_MC = r"""#!/bin/sh
 set -eu
@@ -35,8 +36,7 @@ obj() { printf '%s/%s' "$FAKE_S3" "${1#local/}"; }
 case "$1" in
   alias) [ "$#" = 6 ] && [ "$5" = --api ] || { echo "alias set: want ALIAS URL --api S3v4, keys on stdin; a probe would fail while MinIO starts" >&2; exit 98; }
          read -r key; read -r secret; printf '%s\n%s\n' "$key" "$secret" >"$FAKE_S3/alias-$3" ;;
-  ready) trap 'exit 0' TERM INT
-         while [ -e "$FAKE_S3/down" ]; do sleep 0.2; done ;;
+  ready) while [ -e "$FAKE_S3/down" ]; do sleep 0.2; done ;;
   mb) [ "$2" = --ignore-existing ] || exit 97; mkdir -p "$(obj "$3")" ;;
   stat) [ "${FAKE_STAT_FAILS:-0}" = 0 ] || { echo "connection refused" >&2; exit 1; }
         [ -f "$(obj "$2")" ] ;;

@@ -1,4 +1,4 @@
-//! Records, before k3s first starts, what k3s, the kubelet and kube-proxy
+//! Step 6: records, before k3s first starts, what k3s, the kubelet and kube-proxy
 //! change on the host outside their own directories, and puts it back on
 //! uninstall: kernel settings (sysctls, nf_conntrack's hash size) and the pod
 //! log directories. What sets each setting upstream is in docs/upstream.md.

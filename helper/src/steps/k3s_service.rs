@@ -1,4 +1,4 @@
-//! Step 6: k3s as a systemd service, from a unit we write (nothing downloaded,
+//! Step 7: k3s as a systemd service, from a unit we write (nothing downloaded,
 //! no install.sh). Undo stops it and removes everything a running k3s leaves
 //! behind: processes, mounts, interfaces, namespaces and firewall rules.
 

@@ -1,4 +1,4 @@
-//! Step 8: the content, fetched over HTTP through the ingress on this host,
+//! Step 9: the content, fetched over HTTP through the ingress on this host,
 //! must hash to what the bundle carries. Where the bucket already held a file
 //! (data kept from an earlier install, or changed by the customer since this
 //! one served it), the seed job kept the bucket's copy, so that copy is what

@@ -1,4 +1,4 @@
-//! Step 9: `floppies` on PATH, so status, diagnose and uninstall work without
+//! Step 10: `floppies` on PATH, so status, diagnose and uninstall work without
 //! the .run file. The install command prints the summary afterwards.
 
 use anyhow::{Context, Result};

@@ -1,4 +1,4 @@
-//! Step 7: wait, bounded, for the node and then the application to be Ready.
+//! Step 8: wait, bounded, for the node and then the application to be Ready.
 //!
 //! k3s's image import does not hold the kubelet back until every archive is
 //! in: its wait on the import queue (workqueue.Len(), which does not count

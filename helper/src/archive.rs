@@ -16,9 +16,7 @@
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
-use rustix::fs::{
-    fchmod, linkat, mkdirat, openat, statat, symlinkat, AtFlags, FileType, Mode, OFlags, CWD,
-};
+use rustix::fs::{fchmod, linkat, mkdirat, openat, statat, symlinkat, AtFlags, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
 use std::fs;
 use std::io::{self, BufRead, Read, Write};
@@ -56,10 +54,7 @@ pub fn list(reader: impl Read + Send, expected: &Expected) -> Result<Vec<Listed>
     read_verified(reader, expected, |tar_stream| {
         let mut out = Vec::new();
         let mut archive = tar::Archive::new(tar_stream);
-        for entry in archive
-            .entries()
-            .context("could not read the payload archive")?
-        {
+        for entry in archive.entries().context("could not read the payload archive")? {
             let entry = entry.context("could not read an entry of the payload archive")?;
             let path = entry_path(&entry)?;
             out.push(Listed {
@@ -81,14 +76,9 @@ pub fn verify(reader: impl Read, expected: &Expected) -> Result<()> {
 /// Extracts into `target`, which must not exist or be an empty directory.
 pub fn extract(reader: impl Read + Send, expected: &Expected, target: &Utf8Path) -> Result<u64> {
     if target.exists() {
-        let mut entries =
-            fs::read_dir(target).with_context(|| format!("could not read '{target}'"))?;
+        let mut entries = fs::read_dir(target).with_context(|| format!("could not read '{target}'"))?;
         if entries.next().is_some() {
-            bail!(Failure::new(
-                ExitCode::Failed,
-                format!("'{target}' exists and is not empty")
-            )
-            .help("choose a new or empty directory"));
+            bail!(Failure::new(ExitCode::Failed, format!("'{target}' exists and is not empty")).help("choose a new or empty directory"));
         }
     }
     let staging = staging_dir(target)?;
@@ -96,14 +86,11 @@ pub fn extract(reader: impl Read + Send, expected: &Expected, target: &Utf8Path)
     match result {
         Ok(files) => {
             if target.exists() {
-                fs::remove_dir(target)
-                    .with_context(|| format!("could not replace empty '{target}'"))?;
+                fs::remove_dir(target).with_context(|| format!("could not replace empty '{target}'"))?;
             }
-            fs::rename(&staging, target)
-                .with_context(|| format!("could not move '{staging}' to '{target}'"))
-                .inspect_err(|_| {
-                    let _ = fs::remove_dir_all(&staging);
-                })?;
+            fs::rename(&staging, target).with_context(|| format!("could not move '{staging}' to '{target}'")).inspect_err(|_| {
+                let _ = fs::remove_dir_all(&staging);
+            })?;
             Ok(files)
         }
         Err(e) => {
@@ -122,12 +109,10 @@ fn staging_dir(target: &Utf8Path) -> Result<Utf8PathBuf> {
     let name = target.file_name().unwrap_or("payload");
     let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
     if staging.exists() {
-        fs::remove_dir_all(&staging)
-            .with_context(|| format!("could not remove stale '{staging}'"))?;
+        fs::remove_dir_all(&staging).with_context(|| format!("could not remove stale '{staging}'"))?;
     }
     fs::create_dir(&staging).with_context(|| format!("could not create '{staging}'"))?;
-    fs::set_permissions(&staging, fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("could not set the mode of '{staging}'"))?;
+    fs::set_permissions(&staging, fs::Permissions::from_mode(0o700)).with_context(|| format!("could not set the mode of '{staging}'"))?;
     Ok(staging)
 }
 
@@ -137,10 +122,7 @@ fn unpack_into(reader: impl Read + Send, expected: &Expected, staging: &Utf8Path
     let mut buf = vec![0; readahead::CHUNK];
     read_verified(reader, expected, |tar_stream| {
         let mut archive = tar::Archive::new(tar_stream);
-        for entry in archive
-            .entries()
-            .context("could not read the payload archive")?
-        {
+        for entry in archive.entries().context("could not read the payload archive")? {
             let mut entry = entry.context("could not read an entry of the payload archive")?;
             let rel = entry_path(&entry)?;
             if !tree.unpack(&mut entry, &rel, &mut buf)? {
@@ -158,22 +140,14 @@ fn unpack_into(reader: impl Read + Send, expected: &Expected, staging: &Utf8Path
 /// hashes, one decompresses, and this one runs `consume` (parses the tar and
 /// writes files), each working on a later chunk while the next stage
 /// handles an earlier one.
-fn read_verified<T>(
-    reader: impl Read + Send,
-    expected: &Expected,
-    consume: impl FnOnce(&mut ChunkReader) -> Result<T>,
-) -> Result<T> {
+fn read_verified<T>(reader: impl Read + Send, expected: &Expected, consume: impl FnOnce(&mut ChunkReader) -> Result<T>) -> Result<T> {
     std::thread::scope(|scope| {
         let (compressed, hashed) = readahead::spawn(scope, HashingReader::new(reader));
         let (mut tar_stream, decompressed) = readahead::spawn(scope, decoder(compressed)?);
-        let consumed =
-            consume(&mut tar_stream).and_then(|value| drain(&mut tar_stream).map(|()| value));
+        let consumed = consume(&mut tar_stream).and_then(|value| drain(&mut tar_stream).map(|()| value));
         drop(tar_stream);
         // The decoder holds the hashing stage's reader: drop it so that stage can end.
-        let decompressed = decompressed
-            .join()
-            .expect("bug: the decompressing thread panicked")
-            .map(drop);
+        let decompressed = decompressed.join().expect("bug: the decompressing thread panicked").map(drop);
         let hashed = hashed.join().expect("bug: the hashing thread panicked");
         // The earliest stage that failed by itself (not because a later one stopped reading) has the cause.
         let hashing = match hashed {
@@ -195,17 +169,14 @@ fn read_verified<T>(
 }
 
 fn decoder<'a, R: BufRead>(reader: R) -> Result<zstd::stream::read::Decoder<'a, R>> {
-    let mut d = zstd::stream::read::Decoder::with_buffer(reader)
-        .context("could not start the zstd decoder")?;
-    d.window_log_max(MAX_WINDOW_LOG)
-        .context("could not limit the zstd window")?;
+    let mut d = zstd::stream::read::Decoder::with_buffer(reader).context("could not start the zstd decoder")?;
+    d.window_log_max(MAX_WINDOW_LOG).context("could not limit the zstd window")?;
     Ok(d)
 }
 
 /// Reads what tar left unread (end-of-archive blocks, the zstd epilogue) so it is hashed too.
 fn drain<R: Read>(mut decoder: R) -> Result<()> {
-    io::copy(&mut decoder, &mut io::sink())
-        .context("the payload archive is damaged after its last entry")?;
+    io::copy(&mut decoder, &mut io::sink()).context("the payload archive is damaged after its last entry")?;
     Ok(())
 }
 
@@ -214,10 +185,7 @@ fn check_digest<R: Read>(hashing: HashingReader<R>, expected: &Expected) -> Resu
     if bytes != expected.size || digest != expected.sha256 {
         bail!(Failure::new(
             ExitCode::BadBundle,
-            format!(
-                "the payload is damaged: sha256 {digest} over {bytes} bytes, expected {} over {} bytes",
-                expected.sha256, expected.size
-            )
+            format!("the payload is damaged: sha256 {digest} over {bytes} bytes, expected {} over {} bytes", expected.sha256, expected.size)
         )
         .help("copy the installer again and compare its sha256 with the one the vendor published"));
     }
@@ -226,11 +194,8 @@ fn check_digest<R: Read>(hashing: HashingReader<R>, expected: &Expected) -> Resu
 
 /// A payload entry's path, refused unless it is plain and relative.
 fn entry_path<R: Read>(entry: &tar::Entry<R>) -> Result<Utf8PathBuf> {
-    let raw = entry
-        .path()
-        .context("an entry of the payload archive has an unreadable name")?;
-    let path = Utf8PathBuf::from_path_buf(raw.into_owned())
-        .map_err(|p| refused(&p.display().to_string(), "the name is not UTF-8"))?;
+    let raw = entry.path().context("an entry of the payload archive has an unreadable name")?;
+    let path = Utf8PathBuf::from_path_buf(raw.into_owned()).map_err(|p| refused(&p.display().to_string(), "the name is not UTF-8"))?;
     check_relative(path.as_std_path()).map_err(|why| refused(path.as_str(), why))?;
     Ok(path)
 }
@@ -253,12 +218,9 @@ fn check_relative(path: &Path) -> std::result::Result<(), &'static str> {
 }
 
 fn refused(path: &str, why: &str) -> anyhow::Error {
-    Failure::new(
-        ExitCode::BadBundle,
-        format!("refusing payload entry '{path}': {why}"),
-    )
-    .help("this bundle was not made by the floppies build; do not install it")
-    .into()
+    Failure::new(ExitCode::BadBundle, format!("refusing payload entry '{path}': {why}"))
+        .help("this bundle was not made by the floppies build; do not install it")
+        .into()
 }
 
 /// The staging directory, opened once: every entry is created relative to a
@@ -274,94 +236,54 @@ struct Tree {
 
 impl Tree {
     fn open(staging: &Utf8Path) -> Result<Tree> {
-        let root = open_dir(CWD, staging.as_str())
-            .with_context(|| format!("could not open '{staging}'"))?;
-        Ok(Tree {
-            root,
-            dirs: Vec::new(),
-            links: Vec::new(),
-        })
+        let root = open_dir(CWD, staging.as_str()).with_context(|| format!("could not open '{staging}'"))?;
+        Ok(Tree { root, dirs: Vec::new(), links: Vec::new() })
     }
 
     /// Unpacks one entry; true for a directory. `buf` carries file data, in writes as large as it.
-    fn unpack<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<R>,
-        rel: &Utf8Path,
-        buf: &mut [u8],
-    ) -> Result<bool> {
+    fn unpack<R: Read>(&mut self, entry: &mut tar::Entry<R>, rel: &Utf8Path, buf: &mut [u8]) -> Result<bool> {
         let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
         let (dir, name) = self.parent_of(rel, true)?;
         match entry.header().entry_type() {
             tar::EntryType::Directory => {
                 match kind_at(&dir, &name) {
-                    None => mkdirat(&dir, name.as_str(), Mode::from_raw_mode(0o700))
-                        .with_context(|| format!("could not create '{rel}'"))?,
+                    None => mkdirat(&dir, name.as_str(), Mode::from_raw_mode(0o700)).with_context(|| format!("could not create '{rel}'"))?,
                     Some(FileType::Directory) => {}
-                    Some(FileType::Symlink) => bail!(refused(
-                        rel.as_str(),
-                        "its destination is an existing symlink"
-                    )),
+                    Some(FileType::Symlink) => bail!(refused(rel.as_str(), "its destination is an existing symlink")),
                     Some(_) => bail!(refused(rel.as_str(), "its destination is an existing file")),
                 }
                 self.dirs.push((rel.to_path_buf(), mode | 0o700));
                 Ok(true)
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let flags = OFlags::WRONLY
-                    | OFlags::CREATE
-                    | OFlags::EXCL
-                    | OFlags::NOFOLLOW
-                    | OFlags::CLOEXEC;
-                let fd = openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o600))
-                    .map_err(|e| self.exists_error(&dir, &name, rel, e))?;
+                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                let fd = openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o600)).map_err(|e| self.exists_error(&dir, &name, rel, e))?;
                 let mut file = fs::File::from(fd);
-                copy_with(entry, &mut file, buf)
-                    .with_context(|| format!("could not write '{rel}'"))?;
-                file.set_permissions(fs::Permissions::from_mode(mode))
-                    .with_context(|| format!("could not set the mode of '{rel}'"))?;
+                copy_with(entry, &mut file, buf).with_context(|| format!("could not write '{rel}'"))?;
+                file.set_permissions(fs::Permissions::from_mode(mode)).with_context(|| format!("could not set the mode of '{rel}'"))?;
                 Ok(false)
             }
             tar::EntryType::Symlink => {
                 let target = link_target(entry, rel)?;
                 self.check_link(rel, &target)?;
-                symlinkat(target.as_str(), &dir, name.as_str())
-                    .map_err(|e| self.exists_error(&dir, &name, rel, e))?;
+                symlinkat(target.as_str(), &dir, name.as_str()).map_err(|e| self.exists_error(&dir, &name, rel, e))?;
                 self.links.push((rel.to_path_buf(), target));
                 Ok(false)
             }
             tar::EntryType::Link => {
                 let target = link_target(entry, rel)?;
-                let invalid = |why: &str| {
-                    refused(
-                        rel.as_str(),
-                        &format!("its hard link target '{target}' {why}"),
-                    )
-                };
-                check_relative(target.as_std_path())
-                    .map_err(|why| invalid(&format!("is invalid: {why}")))?;
-                let (source_dir, source_name) = self
-                    .parent_of(&target, false)
-                    .map_err(|_| invalid("is not in the payload"))?;
+                let invalid = |why: &str| refused(rel.as_str(), &format!("its hard link target '{target}' {why}"));
+                check_relative(target.as_std_path()).map_err(|why| invalid(&format!("is invalid: {why}")))?;
+                let (source_dir, source_name) = self.parent_of(&target, false).map_err(|_| invalid("is not in the payload"))?;
                 match kind_at(&source_dir, &source_name) {
                     Some(FileType::RegularFile) => {}
                     None => bail!(invalid("is not in the payload")),
                     Some(_) => bail!(invalid("is not a plain file")),
                 }
-                linkat(
-                    &source_dir,
-                    source_name.as_str(),
-                    &dir,
-                    name.as_str(),
-                    AtFlags::empty(),
-                )
-                .map_err(|e| self.exists_error(&dir, &name, rel, e))?;
+                linkat(&source_dir, source_name.as_str(), &dir, name.as_str(), AtFlags::empty()).map_err(|e| self.exists_error(&dir, &name, rel, e))?;
                 Ok(false)
             }
-            other => bail!(refused(
-                rel.as_str(),
-                &format!("it is a {}", kind_name(other))
-            )),
+            other => bail!(refused(rel.as_str(), &format!("it is a {}", kind_name(other)))),
         }
     }
 
@@ -374,10 +296,8 @@ impl Tree {
         }
         for (rel, mode) in self.dirs.iter().rev() {
             let (parent, name) = self.parent_of(rel, false)?;
-            let dir = open_dir(&parent, name.as_str())
-                .with_context(|| format!("could not open '{rel}'"))?;
-            fchmod(&dir, Mode::from_raw_mode(*mode))
-                .with_context(|| format!("could not set the mode of '{rel}'"))?;
+            let dir = open_dir(&parent, name.as_str()).with_context(|| format!("could not open '{rel}'"))?;
+            fchmod(&dir, Mode::from_raw_mode(*mode)).with_context(|| format!("could not set the mode of '{rel}'"))?;
         }
         Ok(())
     }
@@ -386,37 +306,20 @@ impl Tree {
     /// parents (0700 until `finish`) when `create`; refuses a parent that is a
     /// symlink or not a directory.
     fn parent_of(&self, rel: &Utf8Path, create: bool) -> Result<(OwnedFd, String)> {
-        let names: Vec<&str> = rel
-            .components()
-            .filter_map(|c| {
-                if let Utf8Component::Normal(n) = c {
-                    Some(n)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let (last, parents) = names
-            .split_last()
-            .ok_or_else(|| refused(rel.as_str(), "it names no file"))?;
+        let names: Vec<&str> = rel.components().filter_map(|c| if let Utf8Component::Normal(n) = c { Some(n) } else { None }).collect();
+        let (last, parents) = names.split_last().ok_or_else(|| refused(rel.as_str(), "it names no file"))?;
         let mut dir = open_dir(&self.root, ".").context("could not open the staging directory")?;
         for name in parents {
             dir = match open_dir(&dir, name) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) if create => {
-                    mkdirat(&dir, *name, Mode::from_raw_mode(0o700))
-                        .with_context(|| format!("could not create a parent of '{rel}'"))?;
-                    open_dir(&dir, name)
-                        .with_context(|| format!("could not open a parent of '{rel}'"))?
+                    mkdirat(&dir, *name, Mode::from_raw_mode(0o700)).with_context(|| format!("could not create a parent of '{rel}'"))?;
+                    open_dir(&dir, name).with_context(|| format!("could not open a parent of '{rel}'"))?
                 }
                 Err(e) => match kind_at(&dir, name) {
-                    Some(FileType::Symlink) => bail!(refused(
-                        rel.as_str(),
-                        "it would be written through a symlink"
-                    )),
+                    Some(FileType::Symlink) => bail!(refused(rel.as_str(), "it would be written through a symlink")),
                     Some(FileType::Directory) | None => {
-                        return Err(anyhow::Error::new(io::Error::from(e))
-                            .context(format!("could not open a parent of '{rel}'")))
+                        return Err(anyhow::Error::new(io::Error::from(e)).context(format!("could not open a parent of '{rel}'")))
                     }
                     Some(_) => bail!(refused(rel.as_str(), "a parent of it is not a directory")),
                 },
@@ -430,12 +333,7 @@ impl Tree {
     /// already on disk (only its last component may be one, itself checked),
     /// so the lexical resolution checked here is the one the kernel makes.
     fn check_link(&self, rel: &Utf8Path, target: &Utf8Path) -> Result<()> {
-        let outside = || {
-            refused(
-                rel.as_str(),
-                &format!("its link target '{target}' is outside the payload"),
-            )
-        };
+        let outside = || refused(rel.as_str(), &format!("its link target '{target}' is outside the payload"));
         if target.is_absolute() {
             bail!(outside());
         }
@@ -446,13 +344,8 @@ impl Tree {
             match c {
                 Utf8Component::Normal(n) => {
                     at.push(n);
-                    if i + 1 < parts.len()
-                        && kind_at(&self.root, at.as_str()) == Some(FileType::Symlink)
-                    {
-                        bail!(refused(
-                            rel.as_str(),
-                            &format!("its link target '{target}' passes through the link '{at}'")
-                        ));
+                    if i + 1 < parts.len() && kind_at(&self.root, at.as_str()) == Some(FileType::Symlink) {
+                        bail!(refused(rel.as_str(), &format!("its link target '{target}' passes through the link '{at}'")));
                     }
                 }
                 Utf8Component::CurDir => {}
@@ -470,31 +363,20 @@ impl Tree {
     /// The error for a create that failed: refused if something is in the way.
     fn exists_error(&self, dir: &OwnedFd, name: &str, rel: &Utf8Path, e: Errno) -> anyhow::Error {
         match kind_at(dir, name) {
-            Some(FileType::Symlink) => {
-                refused(rel.as_str(), "its destination is an existing symlink")
-            }
+            Some(FileType::Symlink) => refused(rel.as_str(), "its destination is an existing symlink"),
             Some(_) => refused(rel.as_str(), "it is a duplicate entry"),
-            None => {
-                anyhow::Error::new(io::Error::from(e)).context(format!("could not create '{rel}'"))
-            }
+            None => anyhow::Error::new(io::Error::from(e)).context(format!("could not create '{rel}'")),
         }
     }
 }
 
 fn open_dir(parent: impl AsFd, name: &str) -> rustix::io::Result<OwnedFd> {
-    openat(
-        parent,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
+    openat(parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
 }
 
 /// What is at `name` under `dir`, not following a final symlink; None if nothing.
 fn kind_at(dir: impl AsFd, name: &str) -> Option<FileType> {
-    statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
-        .ok()
-        .map(|st| FileType::from_raw_mode(st.st_mode))
+    statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok().map(|st| FileType::from_raw_mode(st.st_mode))
 }
 
 /// Copies `from` to `to` through `buf` (`io::copy` would use 8 KiB writes).
@@ -514,8 +396,7 @@ fn link_target<R: Read>(entry: &tar::Entry<R>, rel: &Utf8Path) -> Result<Utf8Pat
         .link_name()
         .context("an entry of the payload archive has an unreadable link target")?
         .ok_or_else(|| refused(rel.as_str(), "it is a link without a target"))?;
-    Utf8PathBuf::from_path_buf(target.into_owned())
-        .map_err(|_| refused(rel.as_str(), "its link target is not UTF-8"))
+    Utf8PathBuf::from_path_buf(target.into_owned()).map_err(|_| refused(rel.as_str(), "its link target is not UTF-8"))
 }
 
 fn kind_name(t: tar::EntryType) -> &'static str {
@@ -549,11 +430,7 @@ mod tests {
                     raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
                 }
                 h.set_entry_type(*kind);
-                h.set_mode(if *kind == tar::EntryType::Directory {
-                    0o755
-                } else {
-                    0o644
-                });
+                h.set_mode(if *kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
                 h.set_size(data.len() as u64);
                 h.set_cksum();
                 b.append(&h, *data).unwrap();
@@ -583,10 +460,8 @@ mod tests {
     }
 
     fn tmp() -> Tmp {
-        let id = format!("{:?}", std::thread::current().id())
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "");
-        let root =
-            std::env::temp_dir().join(format!("floppies-archive-test-{}-{id}", std::process::id()));
+        let id = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_alphanumeric(), "");
+        let root = std::env::temp_dir().join(format!("floppies-archive-test-{}-{id}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(root.join("scratch")).unwrap();
         Tmp(Utf8PathBuf::from_path_buf(root.join("scratch")).unwrap())
@@ -608,11 +483,7 @@ mod tests {
         assert_eq!(extract(&z[..], &exp, &target).unwrap(), 4);
         assert_eq!(fs::read(target.join("k3s/k3s")).unwrap(), b"bin");
         assert_eq!(fs::read(target.join("k3s/link")).unwrap(), b"bin");
-        assert_eq!(
-            fs::read_dir(&base.0).unwrap().count(),
-            1,
-            "no staging dir left"
-        );
+        assert_eq!(fs::read_dir(&base.0).unwrap().count(), 1, "no staging dir left");
     }
 
     fn refuses(entries: &[(&str, tar::EntryType, &[u8], &str)], why: &str) {
@@ -623,63 +494,37 @@ mod tests {
         assert!(err.contains(why), "expected '{why}' in: {err}");
         assert!(!target.exists(), "nothing committed");
         assert_eq!(fs::read_dir(&base.0).unwrap().count(), 0, "staging removed");
-        assert!(
-            !base.parent().unwrap().join("x").exists(),
-            "nothing written beside the target"
-        );
+        assert!(!base.parent().unwrap().join("x").exists(), "nothing written beside the target");
     }
 
     #[test]
     fn parent_dir_entry_is_refused() {
-        refuses(
-            &[("../x", F, b"evil", "")],
-            "refusing payload entry '../x': it contains '..'",
-        );
+        refuses(&[("../x", F, b"evil", "")], "refusing payload entry '../x': it contains '..'");
     }
 
     #[test]
     fn absolute_entry_is_refused() {
-        refuses(
-            &[("/etc/x", F, b"evil", "")],
-            "refusing payload entry '/etc/x': it is an absolute path",
-        );
+        refuses(&[("/etc/x", F, b"evil", "")], "refusing payload entry '/etc/x': it is an absolute path");
     }
 
     #[test]
     fn escaping_symlinks_are_refused() {
-        refuses(
-            &[("a/", D, b"", ""), ("a/l", S, b"", "../../etc")],
-            "outside the payload",
-        );
+        refuses(&[("a/", D, b"", ""), ("a/l", S, b"", "../../etc")], "outside the payload");
         refuses(&[("l", S, b"", "/etc/passwd")], "outside the payload");
     }
 
     #[test]
     fn writing_through_a_symlink_is_refused() {
-        refuses(
-            &[("d/", D, b"", ""), ("l", S, b"", "d"), ("l/x", F, b"x", "")],
-            "through a symlink",
-        );
+        refuses(&[("d/", D, b"", ""), ("l", S, b"", "d"), ("l/x", F, b"x", "")], "through a symlink");
     }
 
     #[test]
     fn link_chains_through_other_links_are_refused() {
         // `d/e -> s/s/../..` is inside by its text, but with `d/s -> .` it resolves to the target's parent.
-        let chain = [
-            ("d/", D, &b""[..], ""),
-            ("d/s", S, b"", "."),
-            ("d/e", S, b"", "s/s/../.."),
-        ];
+        let chain = [("d/", D, &b""[..], ""), ("d/s", S, b"", "."), ("d/e", S, b"", "s/s/../..")];
         refuses(&chain, "passes through the link 'd/s'");
         // The other order: the chain is made before the link it runs through.
-        refuses(
-            &[
-                ("d/", D, b"", ""),
-                ("d/e", S, b"", "s/s/../.."),
-                ("d/s", S, b"", "."),
-            ],
-            "passes through the link 'd/s'",
-        );
+        refuses(&[("d/", D, b"", ""), ("d/e", S, b"", "s/s/../.."), ("d/s", S, b"", ".")], "passes through the link 'd/s'");
     }
 
     #[test]
@@ -700,25 +545,14 @@ mod tests {
         ]);
         assert!(extract(&z[..], &exp, &base.join("out")).is_err());
         for dir in outside {
-            assert_eq!(
-                fs::metadata(dir).unwrap().permissions().mode() & 0o777,
-                0o711,
-                "'{}' was chmodded",
-                dir.display()
-            );
+            assert_eq!(fs::metadata(dir).unwrap().permissions().mode() & 0o777, 0o711, "'{}' was chmodded", dir.display());
         }
     }
 
     #[test]
     fn entries_over_an_existing_symlink_are_refused() {
-        refuses(
-            &[("d/", D, b"", ""), ("l", S, b"", "d"), ("l/", D, b"", "")],
-            "its destination is an existing symlink",
-        );
-        refuses(
-            &[("d/", D, b"", ""), ("l", S, b"", "d"), ("l", F, b"x", "")],
-            "its destination is an existing symlink",
-        );
+        refuses(&[("d/", D, b"", ""), ("l", S, b"", "d"), ("l/", D, b"", "")], "its destination is an existing symlink");
+        refuses(&[("d/", D, b"", ""), ("l", S, b"", "d"), ("l", F, b"x", "")], "its destination is an existing symlink");
     }
 
     #[test]
@@ -728,10 +562,7 @@ mod tests {
 
     #[test]
     fn device_files_and_fifos_are_refused() {
-        refuses(
-            &[("dev", tar::EntryType::Char, b"", "")],
-            "character device",
-        );
+        refuses(&[("dev", tar::EntryType::Char, b"", "")], "character device");
         refuses(&[("fifo", tar::EntryType::Fifo, b"", "")], "FIFO");
     }
 
@@ -740,10 +571,7 @@ mod tests {
         let (z, mut exp) = payload(&[("a", F, b"data", "")]);
         exp.sha256 = "00".repeat(32);
         let base = tmp();
-        let err = format!(
-            "{:#}",
-            extract(&z[..], &exp, &base.join("out")).unwrap_err()
-        );
+        let err = format!("{:#}", extract(&z[..], &exp, &base.join("out")).unwrap_err());
         assert!(err.contains("the payload is damaged"), "{err}");
         assert_eq!(fs::read_dir(&base.0).unwrap().count(), 0);
     }
@@ -763,10 +591,7 @@ mod tests {
     fn list_reports_entries_and_checks_hash() {
         let (z, exp) = payload(&[("manifest.json", F, b"{}", ""), ("x", F, b"abc", "")]);
         let items = list(&z[..], &exp).unwrap();
-        assert_eq!(
-            items.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(),
-            ["manifest.json", "x"]
-        );
+        assert_eq!(items.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["manifest.json", "x"]);
         assert_eq!(items[1].size, 3);
     }
 

@@ -31,8 +31,10 @@ impl Bundle {
     pub fn from_arg(arg: Option<&Utf8Path>, command: &str) -> Result<Bundle> {
         match arg {
             Some(p) => Bundle::open(p),
-            None => bail!(Failure::new(ExitCode::Usage, format!("'{command}' needs the installer file"))
-                .help(format!("run 'sudo sh floppies-installer.run {command}'"))),
+            None => {
+                bail!(Failure::new(ExitCode::Usage, format!("'{command}' needs the installer file"))
+                    .help(format!("run 'sudo sh floppies-installer.run {command}'")))
+            }
         }
     }
 
@@ -43,8 +45,7 @@ impl Bundle {
     /// A reader over exactly the payload part.
     pub fn payload(&self) -> Result<impl Read> {
         let mut f = File::open(&self.path).with_context(|| format!("could not open '{}'", self.path))?;
-        f.seek(SeekFrom::Start(self.header.payload_offset()))
-            .with_context(|| format!("could not seek in '{}'", self.path))?;
+        f.seek(SeekFrom::Start(self.header.payload_offset())).with_context(|| format!("could not seek in '{}'", self.path))?;
         Ok(BufReader::with_capacity(READ_BUF, f.take(self.header.payload_size)))
     }
 
@@ -62,8 +63,7 @@ impl Bundle {
 
     /// Extracts, advancing `bar` by payload bytes read.
     pub fn extract_with_progress(&self, target: &Utf8Path, bar: &indicatif::ProgressBar) -> Result<u64> {
-        archive::extract(bar.wrap_read(self.payload()?), &self.expected(), target)
-            .with_context(|| format!("could not extract '{}' into '{target}'", self.path))
+        archive::extract(bar.wrap_read(self.payload()?), &self.expected(), target).with_context(|| format!("could not extract '{}' into '{target}'", self.path))
     }
 
     /// Reads `manifest.json`, the payload's first entry, without reading the
@@ -74,10 +74,8 @@ impl Bundle {
         let decoder = zstd::stream::read::Decoder::new(self.payload()?).context("could not start the zstd decoder")?;
         let mut archive = tar::Archive::new(decoder);
         let mut entries = archive.entries().context("could not read the payload archive")?;
-        let mut first = entries
-            .next()
-            .ok_or_else(|| Failure::new(ExitCode::BadBundle, "the payload is empty"))?
-            .context("could not read the payload archive")?;
+        let mut first =
+            entries.next().ok_or_else(|| Failure::new(ExitCode::BadBundle, "the payload is empty"))?.context("could not read the payload archive")?;
         let path = first.path().context("unreadable entry name")?.to_string_lossy().into_owned();
         if path != manifest::FILE_NAME {
             bail!(Failure::new(ExitCode::BadBundle, format!("the payload starts with '{path}', not {}", manifest::FILE_NAME)));

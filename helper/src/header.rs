@@ -52,9 +52,7 @@ impl Header {
     pub fn read(path: &Utf8Path) -> Result<Header> {
         let file = std::fs::File::open(path).with_context(|| format!("could not open '{path}'"))?;
         let mut head = Vec::new();
-        file.take(HEADER_SCAN)
-            .read_to_end(&mut head)
-            .with_context(|| format!("could not read '{path}'"))?;
+        file.take(HEADER_SCAN).read_to_end(&mut head).with_context(|| format!("could not read '{path}'"))?;
         let text = String::from_utf8_lossy(&head);
         Header::parse(&text).with_context(|| format!("'{path}' is not a floppies installer"))
     }
@@ -63,10 +61,7 @@ impl Header {
     pub fn parse(text: &str) -> Result<Header> {
         let get = |key: &str| -> Result<String> {
             let prefix = format!("{key}=");
-            let line = text
-                .lines()
-                .find(|l| l.starts_with(&prefix))
-                .ok_or_else(|| Failure::new(ExitCode::BadBundle, format!("the header has no {key}")))?;
+            let line = text.lines().find(|l| l.starts_with(&prefix)).ok_or_else(|| Failure::new(ExitCode::BadBundle, format!("the header has no {key}")))?;
             let value = line[prefix.len()..].trim_matches('\'');
             if value.starts_with('@') {
                 bail!(Failure::new(ExitCode::BadBundle, "this is the stub template, not a built installer")
@@ -113,18 +108,12 @@ impl Header {
         let expected = self.total_size();
         if actual < expected {
             let part = if actual < self.payload_offset() { "helper" } else { "payload" };
-            bail!(Failure::new(
-                ExitCode::BadBundle,
-                format!("the file is truncated: {actual} bytes of {expected} (the {part} part is incomplete)")
-            )
-            .help("copy the installer again and compare its sha256 with the one the vendor published"));
+            bail!(Failure::new(ExitCode::BadBundle, format!("the file is truncated: {actual} bytes of {expected} (the {part} part is incomplete)"))
+                .help("copy the installer again and compare its sha256 with the one the vendor published"));
         }
         if actual > expected {
-            bail!(Failure::new(
-                ExitCode::BadBundle,
-                format!("the file has {} unexpected bytes after the payload part", actual - expected)
-            )
-            .help("copy the installer again and compare its sha256 with the one the vendor published"));
+            bail!(Failure::new(ExitCode::BadBundle, format!("the file has {} unexpected bytes after the payload part", actual - expected))
+                .help("copy the installer again and compare its sha256 with the one the vendor published"));
         }
         Ok(())
     }
@@ -293,7 +282,17 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        const KEYS: &[&str] = &["FLOPPIES_VERSION", "FLOPPIES_PROFILE", "FLOPPIES_ARCH", "STUB_SIZE", "HELPER_SIZE", "HELPER_SHA256", "PAYLOAD_SIZE", "PAYLOAD_SHA256", "TOTAL_SIZE"];
+        const KEYS: &[&str] = &[
+            "FLOPPIES_VERSION",
+            "FLOPPIES_PROFILE",
+            "FLOPPIES_ARCH",
+            "STUB_SIZE",
+            "HELPER_SIZE",
+            "HELPER_SHA256",
+            "PAYLOAD_SIZE",
+            "PAYLOAD_SHA256",
+            "TOTAL_SIZE",
+        ];
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]

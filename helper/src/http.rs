@@ -21,11 +21,8 @@ pub fn get(addr: SocketAddr, host: &str, path: &str, timeout: Duration, max: u64
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).with_context(|| format!("no response from {addr}"))?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("not an HTTP response from {addr}: '{}'", line.trim()))?;
+    let status: u16 =
+        line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).with_context(|| format!("not an HTTP response from {addr}: '{}'", line.trim()))?;
     let mut length = None;
     let mut chunked = false;
     loop {
@@ -65,8 +62,7 @@ fn read_chunked(reader: &mut impl BufRead, max: u64) -> Result<Vec<u8>> {
     loop {
         line.clear();
         reader.read_line(&mut line).context("a chunk header ended early")?;
-        let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-            .with_context(|| format!("bad chunk size '{}'", line.trim()))?;
+        let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16).with_context(|| format!("bad chunk size '{}'", line.trim()))?;
         if size == 0 {
             return Ok(body);
         }

@@ -77,8 +77,7 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("could not read '{path}'")),
         };
-        let journal = serde_json::from_str(&text)
-            .with_context(|| format!("'{path}' is not a valid floppies journal; move it aside to start afresh"))?;
+        let journal = serde_json::from_str(&text).with_context(|| format!("'{path}' is not a valid floppies journal; move it aside to start afresh"))?;
         Ok(Some(journal))
     }
 
@@ -88,13 +87,8 @@ impl Journal {
         fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).with_context(|| format!("could not set the mode of '{dir}'"))?;
         let tmp = dir.join(".state.json.tmp");
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("could not write '{tmp}'"))?;
+        let mut f =
+            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).with_context(|| format!("could not write '{tmp}'"))?;
         f.write_all(serde_json::to_string_pretty(self).expect("bug: journal not serialisable").as_bytes())
             .and_then(|_| f.sync_all())
             .with_context(|| format!("could not write '{tmp}'"))?;

@@ -39,8 +39,7 @@ pub fn acquire(path: &Utf8Path) -> Result<RunLock> {
         }
         Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("could not lock '{path}'")),
     }
-    file.set_len(0).and_then(|_| file.rewind()).and_then(|_| writeln!(file, "{}", std::process::id()))
-        .with_context(|| format!("could not write '{path}'"))?;
+    file.set_len(0).and_then(|_| file.rewind()).and_then(|_| writeln!(file, "{}", std::process::id())).with_context(|| format!("could not write '{path}'"))?;
     Ok(RunLock { _file: file })
 }
 

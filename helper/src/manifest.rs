@@ -108,9 +108,7 @@ impl Manifest {
 }
 
 fn bad(what: String) -> anyhow::Error {
-    Failure::new(ExitCode::BadBundle, what)
-        .help("this bundle was not made by the floppies build, or was altered; do not install it")
-        .into()
+    Failure::new(ExitCode::BadBundle, what).help("this bundle was not made by the floppies build, or was altered; do not install it").into()
 }
 
 /// `a/b/c` only: not empty, no leading `/`, no `.`, `..` or empty components.
@@ -169,7 +167,9 @@ mod tests {
     #[test]
     fn artifact_paths_outside_the_release_are_refused() {
         assert!(manifest("charts/floppies.tgz").check(&header()).is_ok());
-        for (path, why) in [("/etc/shadow", "absolute"), ("../../etc/shadow", "'..'"), ("charts/../../x", "'..'"), ("", "empty"), ("a//b", "empty"), ("./a", "'.'")] {
+        for (path, why) in
+            [("/etc/shadow", "absolute"), ("../../etc/shadow", "'..'"), ("charts/../../x", "'..'"), ("", "empty"), ("a//b", "empty"), ("./a", "'.'")]
+        {
             let err = format!("{:#}", manifest(path).check(&header()).unwrap_err());
             assert!(err.contains(why) && err.contains("manifest.json lists the artifact"), "{path}: {err}");
         }
@@ -194,15 +194,7 @@ mod tests {
 
     #[test]
     fn roles_are_kebab_case_and_unknown_fields_refused() {
-        let a = Artifact {
-            path: "k3s/k3s".into(),
-            role: Role::K3sBinary,
-            size: 1,
-            sha256: "00".into(),
-            source: "x".into(),
-            pinned: None,
-            images: vec![],
-        };
+        let a = Artifact { path: "k3s/k3s".into(), role: Role::K3sBinary, size: 1, sha256: "00".into(), source: "x".into(), pinned: None, images: vec![] };
         let json = serde_json::to_string(&a).unwrap();
         assert!(json.contains("\"k3s-binary\""), "{json}");
         assert!(!json.contains("images"));

@@ -35,8 +35,7 @@ pub const K3S_KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
 /// Our k3s unit.
 pub const K3S_UNIT: &str = "floppies-k3s.service";
 /// Directories a k3s server leaves behind, removed on uninstall.
-pub const K3S_LEFTOVER_DIRS: &[&str] =
-    &["/etc/rancher/k3s", "/var/lib/rancher/k3s", "/var/lib/kubelet", "/var/lib/cni", "/run/k3s", "/run/flannel"];
+pub const K3S_LEFTOVER_DIRS: &[&str] = &["/etc/rancher/k3s", "/var/lib/rancher/k3s", "/var/lib/kubelet", "/var/lib/cni", "/run/k3s", "/run/flannel"];
 /// The namespace the application runs in.
 pub const APP_NAMESPACE: &str = "floppies";
 

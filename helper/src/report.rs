@@ -51,11 +51,7 @@ impl Reporter {
 
     /// A result: JSON when asked for, the human rendering otherwise.
     pub fn data<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
-        let text = if self.json {
-            serde_json::to_string_pretty(value).expect("bug: a result could not be serialised")
-        } else {
-            human()
-        };
+        let text = if self.json { serde_json::to_string_pretty(value).expect("bug: a result could not be serialised") } else { human() };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", text.trim_end_matches('\n'));
         self.printed.set(true);
@@ -86,9 +82,7 @@ impl Reporter {
         }
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({eta})")
-                .expect("bug: bad progress template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({eta})").expect("bug: bad progress template").progress_chars("=> "),
         );
         bar.set_message(label.to_string());
         bar

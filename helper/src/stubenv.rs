@@ -18,9 +18,7 @@ pub fn remove_stub_tmpdir() {
     let dir = Path::new(&dir);
     let looks_ours = dir.is_absolute()
         && dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("floppies."))
-        && fs::read_dir(dir).is_ok_and(|entries| {
-            entries.flatten().all(|e| e.file_name().to_str().is_some_and(|n| STUB_FILES.contains(&n)))
-        });
+        && fs::read_dir(dir).is_ok_and(|entries| entries.flatten().all(|e| e.file_name().to_str().is_some_and(|n| STUB_FILES.contains(&n))));
     if looks_ours {
         for name in STUB_FILES {
             let _ = fs::remove_file(dir.join(name));

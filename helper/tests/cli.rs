@@ -135,7 +135,10 @@ fn diagnose_bundle_leaks_no_canary_secret() {
     root.put("var/log/floppies/install-0.log", &format!("note: a pod printed {CANARY}Rd in its log\n"));
     root.put("var/lib/rancher/k3s/server/token", &format!("K10{}::server:{CANARY}Tk3s\n", "ab".repeat(32)));
     // An environment file that ended up in an install log.
-    root.put("var/log/floppies/install-1.log", &format!("$ env\nAWS_SECRET_ACCESS_KEY={CANARY}Aws\nS3_URL=https://admin:{CANARY}Url@minio:9000\nPATH=/usr/bin\n"));
+    root.put(
+        "var/log/floppies/install-1.log",
+        &format!("$ env\nAWS_SECRET_ACCESS_KEY={CANARY}Aws\nS3_URL=https://admin:{CANARY}Url@minio:9000\nPATH=/usr/bin\n"),
+    );
     root.put("var/lib/floppies/state.json", "{\"schema\":1,\"version\":\"1.0\",\"profile\":\"test\",\"complete\":true,\"steps\":[]}");
     let out = root.0.join("out");
     fs::create_dir_all(&out).unwrap();
@@ -146,7 +149,8 @@ fn diagnose_bundle_leaks_no_canary_secret() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(fs::metadata(&bundle).unwrap().permissions().mode() & 0o777, 0o600);
     let files = unpack(&bundle);
-    let find = |suffix: &str| files.iter().find(|(p, _)| p.ends_with(suffix)).map(|(_, t)| t.clone()).unwrap_or_else(|| panic!("{suffix} missing from the bundle"));
+    let find =
+        |suffix: &str| files.iter().find(|(p, _)| p.ends_with(suffix)).map(|(_, t)| t.clone()).unwrap_or_else(|| panic!("{suffix} missing from the bundle"));
     // The planted files are in the bundle (so this test can fail) ...
     assert!(find("host/k3s-kubeconfig.yaml").contains("server: https://127.0.0.1:6443"));
     assert!(find("host/k3s-manifest-floppies.yaml").contains("Secret"));

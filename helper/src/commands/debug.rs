@@ -32,10 +32,7 @@ fn manifest(ctx: &Ctx) -> Result<()> {
 
 /// The contents table of `--info`.
 pub fn render_manifest(m: &Manifest) -> String {
-    let mut text = format!(
-        "contents (manifest.json, schema {}): bundle {} {}, k3s {}\n",
-        m.schema, m.bundle.name, m.bundle.version, m.k3s.version
-    );
+    let mut text = format!("contents (manifest.json, schema {}): bundle {} {}, k3s {}\n", m.schema, m.bundle.name, m.bundle.version, m.k3s.version);
     if m.is_test() {
         text.push_str("  this is a TEST bundle built from stand-ins; it is not a release\n");
     }
@@ -63,9 +60,7 @@ fn role_name(a: &crate::manifest::Artifact) -> String {
 fn payload_verify(ctx: &Ctx) -> Result<()> {
     let b = bundle(ctx, "--check")?;
     b.verify()?;
-    ctx.out.data(&serde_json::json!({ "payload": "ok", "sha256": b.header.payload_sha256 }), || {
-        format!("payload: OK (sha256 {})", b.header.payload_sha256)
-    });
+    ctx.out.data(&serde_json::json!({ "payload": "ok", "sha256": b.header.payload_sha256 }), || format!("payload: OK (sha256 {})", b.header.payload_sha256));
     Ok(())
 }
 
@@ -85,9 +80,7 @@ fn payload_list(ctx: &Ctx) -> Result<()> {
 fn payload_extract(ctx: &Ctx, dir: &camino::Utf8Path) -> Result<()> {
     let b = bundle(ctx, "--extract")?;
     let files = b.extract(dir)?;
-    ctx.out.data(&serde_json::json!({ "extracted": dir, "files": files }), || {
-        format!("extracted {files} files into {dir} (payload verified)")
-    });
+    ctx.out.data(&serde_json::json!({ "extracted": dir, "files": files }), || format!("extracted {files} files into {dir} (payload verified)"));
     Ok(())
 }
 
@@ -96,11 +89,7 @@ fn cpu_level(ctx: &Ctx, cpuinfo: Option<&camino::Utf8Path>) -> Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("could not read '{path}'"))?;
     let level = cpu::level_from_cpuinfo(&text);
     ctx.out.data(&level, || {
-        let next = if level.missing_for_next.is_empty() {
-            String::new()
-        } else {
-            format!(" (lacks for the next level: {})", level.missing_for_next.join(" "))
-        };
+        let next = if level.missing_for_next.is_empty() { String::new() } else { format!(" (lacks for the next level: {})", level.missing_for_next.join(" ")) };
         format!("{}{next}", level.name)
     });
     Ok(())
@@ -140,9 +129,7 @@ fn elf_level(ctx: &Ctx, files: &[camino::Utf8PathBuf]) -> Result<()> {
     let mut levels = Vec::new();
     for path in files {
         let mut head = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
-            .with_context(|| format!("could not read '{path}'"))?;
+        std::fs::File::open(path).and_then(|f| f.take(64 * 1024).read_to_end(&mut head)).with_context(|| format!("could not read '{path}'"))?;
         levels.push(serde_json::json!({ "file": path, "level": crate::pack::isa::elf_level(&head) }));
     }
     ctx.out.data(&levels, || {

@@ -7,10 +7,7 @@ use crate::diagnose::{self, collect};
 
 pub fn run(ctx: &Ctx, args: &DiagnoseArgs) -> Result<()> {
     if args.list {
-        let items: Vec<_> = collect::items()
-            .iter()
-            .map(|i| json!({ "file": i.path, "source": collect::describe(i), "needs_k3s": i.cluster }))
-            .collect();
+        let items: Vec<_> = collect::items().iter().map(|i| json!({ "file": i.path, "source": collect::describe(i), "needs_k3s": i.cluster })).collect();
         ctx.out.data(&items, || {
             let mut text = String::from("diagnose would collect (nothing was collected):\n");
             for i in collect::items() {

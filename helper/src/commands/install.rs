@@ -24,7 +24,8 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         crate::steps::tls::check_customer(cert, key)?;
     }
-    let opts = Options { ufw: args.ufw, keep_data: true, yes: ctx.global.yes, wait_timeout: args.wait_timeout, tls: args.tls_cert.clone().zip(args.tls_key.clone()) };
+    let opts =
+        Options { ufw: args.ufw, keep_data: true, yes: ctx.global.yes, wait_timeout: args.wait_timeout, tls: args.tls_cert.clone().zip(args.tls_key.clone()) };
     let all = steps::install_steps();
     if ctx.global.dry_run {
         let existing = Journal::load(&paths::host(paths::STATE_FILE))?;
@@ -87,7 +88,14 @@ fn summary_text(version: &str, unchanged: bool) -> String {
     )
 }
 
-fn dry_run(ctx: &Ctx, bundle: &Bundle, manifest: crate::manifest::Manifest, opts: Options, existing: Option<Journal>, all: &[Box<dyn steps::Step>]) -> Result<()> {
+fn dry_run(
+    ctx: &Ctx,
+    bundle: &Bundle,
+    manifest: crate::manifest::Manifest,
+    opts: Options,
+    existing: Option<Journal>,
+    all: &[Box<dyn steps::Step>],
+) -> Result<()> {
     let installed = existing.as_ref().is_some_and(|j| j.entry("k3s-service").is_some());
     let report = preflight::run(Some(&manifest), installed);
     // Another version or build is removed first (keeping data): plan from scratch.

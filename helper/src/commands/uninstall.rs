@@ -19,11 +19,7 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
     }
     require_root("uninstall")?;
     if !args.keep_data && paths::host(paths::DATA_DIR).exists() {
-        confirm(
-            ctx,
-            &format!("This deletes all customer data and credentials under {}. Continue?", paths::DATA_DIR),
-            "sudo floppies uninstall",
-        )?;
+        confirm(ctx, &format!("This deletes all customer data and credentials under {}. Continue?", paths::DATA_DIR), "sudo floppies uninstall")?;
     }
     let _lock = lock::acquire(&paths::host(paths::LOCK_FILE))?;
     runner::log_to(&super::install::log_file("uninstall"))?;

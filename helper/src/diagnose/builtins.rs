@@ -168,7 +168,13 @@ fn http_check() -> Result<String> {
             Ok(r) => {
                 let (sha, _) = sha256_of(&r.body[..])?;
                 let verdict = if r.status == 200 && sha == a.sha256 { "OK" } else { "MISMATCH" };
-                let _ = writeln!(out, "GET http://127.0.0.1/{key}: HTTP {} {} bytes in {ms} ms, sha256 {sha} (bundle: {}) {verdict}", r.status, r.body.len(), a.sha256);
+                let _ = writeln!(
+                    out,
+                    "GET http://127.0.0.1/{key}: HTTP {} {} bytes in {ms} ms, sha256 {sha} (bundle: {}) {verdict}",
+                    r.status,
+                    r.body.len(),
+                    a.sha256
+                );
             }
             Err(e) => {
                 let _ = writeln!(out, "GET http://127.0.0.1/{key}: failed after {ms} ms: {}", crate::error::render(&e));

@@ -116,7 +116,12 @@ pub fn items() -> Vec<Item> {
         tail(kubectl("cluster/helm-install-job.txt", &["logs", "-n", "kube-system", "job/helm-install-floppies", "--tail=500"])),
         kubectl("cluster/pv-pvc.txt", &["get", "pv,pvc", "-A", "-o", "wide"]),
         Item { path: "cluster/images.txt".into(), source: Source::Cmd(vec![k3s(), "crictl".into(), "images".into()]), cluster: true, tail: false },
-        Item { path: "cluster/certificates.txt".into(), source: Source::Cmd(vec![k3s(), "certificate".into(), "check".into(), "--output".into(), "table".into()]), cluster: true, tail: false },
+        Item {
+            path: "cluster/certificates.txt".into(),
+            source: Source::Cmd(vec![k3s(), "certificate".into(), "check".into(), "--output".into(), "table".into()]),
+            cluster: true,
+            tail: false,
+        },
         kubectl("app/pods.txt", &["get", "pods,deployments,jobs,services,ingresses,networkpolicies", "-n", ns, "-o", "wide"]),
         builtin("app/http-check.txt", Builtin::HttpCheck, true),
     ]

@@ -255,7 +255,11 @@ fn create_output(out_dir: &Utf8Path, path: &Utf8Path) -> Result<fs::File> {
     if !safe_output_dir(st.st_uid, st.st_mode, rustix::process::geteuid().as_raw()) {
         bail!(Failure::new(
             ExitCode::Failed,
-            format!("refusing to write the support bundle into '{out_dir}': another user can write to it (owner uid {}, mode {:o})", st.st_uid, st.st_mode & 0o7777)
+            format!(
+                "refusing to write the support bundle into '{out_dir}': another user can write to it (owner uid {}, mode {:o})",
+                st.st_uid,
+                st.st_mode & 0o7777
+            )
         )
         .help("choose a directory only root can write, e.g. 'floppies diagnose --output /root'"));
     }

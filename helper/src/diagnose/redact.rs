@@ -64,10 +64,8 @@ fn encoded_forms(secret: &str) -> Vec<String> {
     let url_safe: Vec<String> = forms[1..].iter().map(|f| f.replace('+', "-").replace('/', "_")).collect();
     forms.extend(url_safe);
     forms.push(URL_SAFE.encode(secret));
-    let percent: String = bytes
-        .iter()
-        .map(|&b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
+    let percent: String =
+        bytes.iter().map(|&b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
     forms.push(percent.clone());
     forms.push(lower_escapes(&percent));
     forms.into_iter().filter(|f| f.len() >= MIN_LITERAL).collect()
@@ -92,35 +90,32 @@ impl Redactor {
         literals.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         literals.dedup();
         let alternation = literals.iter().map(|l| regex::escape(l)).collect::<Vec<_>>().join("|");
-        let literals = (!literals.is_empty())
-            .then(|| regex::RegexBuilder::new(&alternation).size_limit(1 << 26).build().expect("bug: escaped literals do not compile"));
+        let literals =
+            (!literals.is_empty()).then(|| regex::RegexBuilder::new(&alternation).size_limit(1 << 26).build().expect("bug: escaped literals do not compile"));
         let rule = |pattern: &str, with: fn(&Captures) -> String| Rule { re: Regex::new(pattern).expect("bug: a redaction pattern does not compile"), with };
         let rules = vec![
-            rule(
-                r"(?s)-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
-                |c| format!("-----BEGIN {}PRIVATE KEY----- {MARK} -----END {}PRIVATE KEY-----", &c[1], &c[1]),
-            ),
+            rule(r"(?s)-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)", |c| {
+                format!("-----BEGIN {}PRIVATE KEY----- {MARK} -----END {}PRIVATE KEY-----", &c[1], &c[1])
+            }),
             rule(r"K10[0-9a-f]{32,}::[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+", |_| MARK.to_string()),
             rule(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", |_| MARK.to_string()),
             rule(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)@", |c| format!("{}{MARK}@", &c[1])),
             // JSON env entries: {"name": "X_PASSWORD", "value": "..."}.
-            rule(
-                r#"(?i)("name"\s*:\s*"[^"]*(?:pass|secret|token|key|credential)[^"]*"\s*,\s*"value"\s*:\s*)("(?:[^"\\]|\\.)*")"#,
-                |c| format!("{}\"{MARK}\"", &c[1]),
-            ),
+            rule(r#"(?i)("name"\s*:\s*"[^"]*(?:pass|secret|token|key|credential)[^"]*"\s*,\s*"value"\s*:\s*)("(?:[^"\\]|\\.)*")"#, |c| {
+                format!("{}\"{MARK}\"", &c[1])
+            }),
             // HTTP authorization: `Authorization: Bearer X`, `Basic X`, and a bare `Bearer X`.
             rule(r#"(?i)(\bauthorization"?\s*[:=]\s*"?(?:(?:bearer|basic|token|digest|negotiate)\s+)?)([^\s"',;]+)"#, keep_name_drop_value),
             rule(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/=-]{8,})", keep_name_drop_value),
             // mc's positional keys: `mc alias set ALIAS URL ACCESS SECRET`, `mc config host add ...`, `mc admin user add ALIAS ACCESS SECRET`.
-            rule(r"(?i)(\bmc\b[^\n]*?\b(?:alias\s+(?:set|add)|config\s+host\s+add)\s+\S+\s+\S+\s+)(\S+)(\s+)(\S+)", |c| format!("{}{MARK}{}{MARK}", &c[1], &c[3])),
+            rule(r"(?i)(\bmc\b[^\n]*?\b(?:alias\s+(?:set|add)|config\s+host\s+add)\s+\S+\s+\S+\s+)(\S+)(\s+)(\S+)", |c| {
+                format!("{}{MARK}{}{MARK}", &c[1], &c[3])
+            }),
             rule(r"(?i)(\bmc\b[^\n]*?\badmin\s+user\s+add\s+\S+\s+)(\S+)(\s+)(\S+)", |c| format!("{}{MARK}{}{MARK}", &c[1], &c[3])),
             // Command-line flags: `--password VALUE`, `--secret-key=VALUE`.
             rule(&format!(r#"(?i)((?:^|\s)--?{SECRET_NAME}(?:=|\s+))("[^"]*"|'[^']*'|[^\s"'-][^\s]*)"#), keep_name_drop_value),
             // KEY=value and key: value (YAML, JSON, env files, banners) under secret-looking names.
-            rule(
-                &format!(r#"(?im)((?:^|[\s{{,;"'])"?{SECRET_NAME}"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;}}"']+)"#),
-                keep_name_drop_value,
-            ),
+            rule(&format!(r#"(?im)((?:^|[\s{{,;"'])"?{SECRET_NAME}"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;}}"']+)"#), keep_name_drop_value),
         ];
         Redactor { literals, rules }
     }
@@ -268,7 +263,8 @@ mod tests {
         let yaml = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  rootUser: {CANARY}\n  anything: {CANARY}\ntype: Opaque\n");
         let (out, _) = clean(&r, &yaml);
         assert!(out.contains("type: Opaque") && out.contains("name: x"));
-        let json = format!("{{\"kind\": \"Secret\", \"stringData\": {{\"tls.crt\": \"{CANARY}\", \"user\": \"{CANARY}\"}}, \"metadata\": {{\"name\": \"y\"}}}}");
+        let json =
+            format!("{{\"kind\": \"Secret\", \"stringData\": {{\"tls.crt\": \"{CANARY}\", \"user\": \"{CANARY}\"}}, \"metadata\": {{\"name\": \"y\"}}}}");
         let (out, _) = clean(&r, &json);
         assert!(out.contains("\"name\": \"y\""));
     }
@@ -276,7 +272,9 @@ mod tests {
     #[test]
     fn pem_keys_aws_keys_and_k3s_tokens() {
         let r = Redactor::new(Vec::<String>::new());
-        let pem = format!("-----BEGIN EC PRIVATE KEY-----\n{CANARY}\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+        let pem = format!(
+            "-----BEGIN EC PRIVATE KEY-----\n{CANARY}\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+        );
         let (out, _) = clean(&r, &pem);
         assert!(out.contains("BEGIN CERTIFICATE"), "certificates are public and stay");
         let (out, n) = r.redact("key AKIAIOSFODNN7EXAMPLE here");
@@ -349,7 +347,12 @@ mod tests {
         let r = Redactor::new(vec![secret.to_string()]);
         let url = "K10ab%3A%3Aserver%3AZx8%3FQp%2F0Lm%2BW~x%3E%3E";
         let url_lower = "K10ab%3a%3aserver%3aZx8%3fQp%2f0Lm%2bW~x%3e%3e";
-        let mut texts = vec![format!("value {}", STANDARD.encode(secret)), format!("u={}", URL_SAFE.encode(secret)), format!("GET /?t={url}"), format!("GET /?t={url_lower}")];
+        let mut texts = vec![
+            format!("value {}", STANDARD.encode(secret)),
+            format!("u={}", URL_SAFE.encode(secret)),
+            format!("GET /?t={url}"),
+            format!("GET /?t={url_lower}"),
+        ];
         // Inside a longer encoded text, at each of the three alignments.
         for lead in ["", "a", "ab"] {
             texts.push(format!("blob {}", STANDARD.encode(format!("{lead}TOKEN={secret}\nmore"))));

@@ -19,15 +19,11 @@ pub const LEGACY: &[Backend] = &[
     Backend { save: "iptables-legacy-save", restore: "iptables-legacy-restore" },
     Backend { save: "ip6tables-legacy-save", restore: "ip6tables-legacy-restore" },
 ];
-pub const NFT: &[Backend] = &[
-    Backend { save: "iptables-nft-save", restore: "iptables-nft-restore" },
-    Backend { save: "ip6tables-nft-save", restore: "ip6tables-nft-restore" },
-];
+pub const NFT: &[Backend] =
+    &[Backend { save: "iptables-nft-save", restore: "iptables-nft-restore" }, Backend { save: "ip6tables-nft-save", restore: "ip6tables-nft-restore" }];
 /// Where only the unsuffixed tools exist (no alternatives system).
-pub const PLAIN: &[Backend] = &[
-    Backend { save: "iptables-save", restore: "iptables-restore" },
-    Backend { save: "ip6tables-save", restore: "ip6tables-restore" },
-];
+pub const PLAIN: &[Backend] =
+    &[Backend { save: "iptables-save", restore: "iptables-restore" }, Backend { save: "ip6tables-save", restore: "ip6tables-restore" }];
 
 /// What one backend's cleanup did.
 #[derive(Debug, Clone, Serialize)]
@@ -155,7 +151,14 @@ COMMIT
     fn removes_k3s_chains_and_rules_and_keeps_the_rest() {
         let (kept, removed) = filter_rules(SAVED);
         assert_eq!(removed, 6);
-        for line in ["-A INPUT -p tcp --dport 22 -j ACCEPT", ":CUSTOMER - [0:0]", "-A CUSTOMER -s 192.0.2.0/24 -j DROP", "-A POSTROUTING -o eth0 -j MASQUERADE", "*nat", "COMMIT"] {
+        for line in [
+            "-A INPUT -p tcp --dport 22 -j ACCEPT",
+            ":CUSTOMER - [0:0]",
+            "-A CUSTOMER -s 192.0.2.0/24 -j DROP",
+            "-A POSTROUTING -o eth0 -j MASQUERADE",
+            "*nat",
+            "COMMIT",
+        ] {
             assert!(kept.lines().any(|l| l == line), "kept '{line}'");
         }
         assert!(!kept.contains("KUBE-") && !kept.contains("CNI-") && !kept.to_lowercase().contains("flannel"));

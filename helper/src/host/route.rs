@@ -33,11 +33,7 @@ pub fn default_in_ipv4(table: &str) -> bool {
 pub fn default_in_ipv6(table: &str) -> bool {
     table.lines().any(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        f.len() >= 10
-            && f[0].bytes().all(|b| b == b'0')
-            && f[1] == "00"
-            && f[9] != "lo"
-            && u32::from_str_radix(f[8], 16).is_ok_and(|flags| flags & 1 == 1)
+        f.len() >= 10 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && f[9] != "lo" && u32::from_str_radix(f[8], 16).is_ok_and(|flags| flags & 1 == 1)
     })
 }
 
@@ -49,7 +45,8 @@ mod tests {
 
     #[test]
     fn ipv4_default_route_is_found() {
-        let with = format!("{HEADER}eth0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\neth0\t0002A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n");
+        let with =
+            format!("{HEADER}eth0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\neth0\t0002A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n");
         assert!(default_in_ipv4(&with));
         let without = format!("{HEADER}eth0\t0002A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n");
         assert!(!default_in_ipv4(&without));

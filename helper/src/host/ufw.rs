@@ -32,10 +32,7 @@ pub fn conf_enabled(conf: &str) -> bool {
 /// whatever its comment; ufw prints `allow from X to any` as `allow from X`.
 pub fn has_rule(show_added: &str, rule: &[&str]) -> bool {
     let want = normalise(rule.iter().copied());
-    show_added
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("ufw "))
-        .any(|l| normalise(l.split_whitespace()) == want)
+    show_added.lines().filter_map(|l| l.trim().strip_prefix("ufw ")).any(|l| normalise(l.split_whitespace()) == want)
 }
 
 /// The rules `ufw show added` lists with exactly the comment TAG, each as the

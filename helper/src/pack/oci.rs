@@ -253,7 +253,10 @@ mod tests {
         standin(&refs, &b).unwrap();
         assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
         let names = image_names(&a).unwrap();
-        assert_eq!(names.iter().map(|i| i.reference.as_str()).collect::<Vec<_>>(), ["localhost/stand-in/x:1", "localhost/stand-in/y:1", "localhost/stand-in/z:1"]);
+        assert_eq!(
+            names.iter().map(|i| i.reference.as_str()).collect::<Vec<_>>(),
+            ["localhost/stand-in/x:1", "localhost/stand-in/y:1", "localhost/stand-in/z:1"]
+        );
         assert!(names[0].digest.starts_with("sha256:"));
         assert_ne!(names[0].digest, names[1].digest);
         let mut blobs = 0;

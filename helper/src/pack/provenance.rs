@@ -41,9 +41,7 @@ pub struct ImagePin {
 impl Provenance {
     pub fn load(path: &Utf8Path) -> Result<Provenance> {
         let text = fs::read_to_string(path).with_context(|| format!("could not read '{path}'"))?;
-        serde_json::from_str(&text).with_context(|| {
-            format!("'{path}' is not a provenance file written by 'floppies-build fetch'")
-        })
+        serde_json::from_str(&text).with_context(|| format!("'{path}' is not a provenance file written by 'floppies-build fetch'"))
     }
 
     pub fn write(&self, path: &Utf8Path) -> Result<()> {

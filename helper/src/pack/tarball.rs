@@ -39,8 +39,7 @@ pub fn write(out: &Utf8Path, manifest_json: &[u8], files: &mut [FileEntry], leve
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let tmp = Utf8PathBuf::from(format!("{out}.tmp"));
     let file = fs::File::create(&tmp).with_context(|| format!("could not create '{tmp}'"))?;
-    let mut encoder = zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), level)
-        .context("could not start the zstd encoder")?;
+    let mut encoder = zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), level).context("could not start the zstd encoder")?;
     encoder.include_checksum(true).context("zstd checksum flag")?;
     if level >= 20 {
         // Ultra levels would otherwise pick a window larger than k3s accepts.

@@ -58,13 +58,7 @@ fn root() -> Check {
 
 /// Ubuntu 22.04 is supported; other systemd Linux gets a warning.
 pub fn os(os_release: &str) -> Check {
-    let get = |k: &str| {
-        os_release
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .map(|v| v.trim_matches('"').to_string())
-            .unwrap_or_default()
-    };
+    let get = |k: &str| os_release.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(|v| v.trim_matches('"').to_string()).unwrap_or_default();
     let (id, version, pretty) = (get("ID"), get("VERSION_ID"), get("PRETTY_NAME"));
     if id == "ubuntu" && version == "22.04" {
         Check::pass("os", pretty)
@@ -78,11 +72,9 @@ pub fn os(os_release: &str) -> Check {
 fn arch(manifest: Option<&Manifest>) -> Check {
     let here = std::env::consts::ARCH;
     match manifest {
-        Some(m) if m.bundle.arch != here => Check::fail(
-            "arch",
-            format!("the bundle is for {}, this machine is {here}", m.bundle.arch),
-            format!("ask the vendor for the {here} installer"),
-        ),
+        Some(m) if m.bundle.arch != here => {
+            Check::fail("arch", format!("the bundle is for {}, this machine is {here}", m.bundle.arch), format!("ask the vendor for the {here} installer"))
+        }
         _ => Check::pass("arch", here.to_string()),
     }
 }
@@ -127,11 +119,7 @@ pub fn memory_controller(v2_controllers: &str, v1_cgroups: &str) -> Check {
 fn foreign(installed: bool) -> Check {
     let units = ["k3s.service", "k3s-agent.service", "rke2-server.service", "rke2-agent.service", "kubelet.service"];
     let dirs = ["/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system", "/usr/local/lib/systemd/system"];
-    let mut found: Vec<String> = units
-        .iter()
-        .filter(|u| dirs.iter().any(|d| fs::metadata(format!("{d}/{u}")).is_ok()))
-        .map(|u| format!("unit {u}"))
-        .collect();
+    let mut found: Vec<String> = units.iter().filter(|u| dirs.iter().any(|d| fs::metadata(format!("{d}/{u}")).is_ok())).map(|u| format!("unit {u}")).collect();
     for bin in ["/usr/local/bin/k3s", "/usr/local/bin/rke2"] {
         if fs::metadata(bin).is_ok() {
             found.push(format!("binary {bin}"));

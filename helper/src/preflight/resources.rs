@@ -32,11 +32,9 @@ pub fn memory(meminfo: &str) -> Check {
     match mem_total(meminfo) {
         None => Check::warn("memory", "could not read MemTotal from /proc/meminfo"),
         // The kernel keeps a little for itself: allow 5% below the nominal size.
-        Some(m) if m < MEM_MIN * 95 / 100 => Check::fail(
-            "memory",
-            format!("{} of memory; at least 2 GiB is needed", human(m)),
-            "give the machine at least 2 GiB of memory (4 GiB recommended)",
-        ),
+        Some(m) if m < MEM_MIN * 95 / 100 => {
+            Check::fail("memory", format!("{} of memory; at least 2 GiB is needed", human(m)), "give the machine at least 2 GiB of memory (4 GiB recommended)")
+        }
         Some(m) if m < MEM_RECOMMENDED * 95 / 100 => Check::warn("memory", format!("{} of memory; 4 GiB is recommended", human(m))),
         Some(m) => Check::pass("memory", format!("{} of memory", human(m))),
     }

@@ -96,7 +96,12 @@ impl Step for Credentials {
             use std::os::unix::fs::MetadataExt;
             m.uid() == id && m.gid() == id
         });
-        Ok(customer_ok && data_owned && read_minio_env().is_ok() && read_reader_env().is_ok() && tls_dir().join("server.crt").is_file() && tls_dir().join("server.key").is_file())
+        Ok(customer_ok
+            && data_owned
+            && read_minio_env().is_ok()
+            && read_reader_env().is_ok()
+            && tls_dir().join("server.crt").is_file()
+            && tls_dir().join("server.key").is_file())
     }
 
     fn apply(&self, cx: &mut Cx) -> Result<Value> {
@@ -150,12 +155,7 @@ impl Step for Credentials {
                 continue;
             }
             let meta = fs::symlink_metadata(&path).with_context(|| format!("could not stat '{}'", path.display()))?;
-            if meta.is_dir() {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            }
-            .with_context(|| format!("could not remove '{}'", path.display()))?;
+            if meta.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) }.with_context(|| format!("could not remove '{}'", path.display()))?;
         }
         Ok(())
     }
@@ -165,12 +165,7 @@ impl Step for Credentials {
 pub fn read_minio_env() -> Result<(String, String)> {
     let path = minio_env();
     let text = fs::read_to_string(&path).with_context(|| format!("could not read '{path}'"))?;
-    let get = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .map(str::to_string)
-            .filter(|v| !v.is_empty())
-    };
+    let get = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string).filter(|v| !v.is_empty());
     match (get("MINIO_ROOT_USER"), get("MINIO_ROOT_PASSWORD")) {
         (Some(u), Some(p)) => Ok((u, p)),
         _ => bail!("'{path}' lacks MINIO_ROOT_USER or MINIO_ROOT_PASSWORD"),
@@ -198,12 +193,7 @@ pub fn private_dir(dir: &Utf8Path, mode: u32) -> Result<()> {
 pub fn write_private(path: &Utf8Path, text: &str) -> Result<()> {
     let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap_or("file")));
     let _ = fs::remove_file(&tmp);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("could not create '{tmp}'"))?;
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).with_context(|| format!("could not create '{tmp}'"))?;
     f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).with_context(|| format!("could not write '{tmp}'"))?;
     fs::rename(&tmp, path).with_context(|| format!("could not rename '{tmp}' to '{path}'"))
 }

@@ -96,9 +96,7 @@ fn delete_nft_tables() -> Result<()> {
 
 /// True for a k3s container shim's command line (k3s/data/HASH/bin/containerd-shim*).
 pub fn is_shim(cmdline: &str) -> bool {
-    cmdline.split(['\0', ' ']).next().is_some_and(|exe| {
-        exe.contains("/k3s/data/") && exe.contains("/bin/containerd-shim")
-    })
+    cmdline.split(['\0', ' ']).next().is_some_and(|exe| exe.contains("/k3s/data/") && exe.contains("/bin/containerd-shim"))
 }
 
 /// (pid, parent pid, command line) of every process.

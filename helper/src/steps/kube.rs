@@ -22,9 +22,7 @@ pub fn get_json(args: &[&str]) -> Result<Value> {
 
 /// True when the object's condition TYPE has status "True".
 pub fn condition(obj: &Value, kind: &str) -> bool {
-    obj["status"]["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == kind && c["status"] == "True"))
+    obj["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == kind && c["status"] == "True"))
 }
 
 /// Names of nodes that are not Ready, and how many nodes there are.

@@ -15,8 +15,8 @@ mod smoke;
 mod stage;
 mod summary;
 pub mod tls;
-mod values;
 mod unpack;
+mod values;
 mod wait;
 
 use anyhow::{Context, Result};

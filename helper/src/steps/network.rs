@@ -91,7 +91,9 @@ impl Step for Network {
         let f = facts(cx);
         let mut lines = Vec::new();
         if f.add_default_route {
-            lines.push(format!("add dummy interface {DUMMY_LINK} ({DUMMY_ADDR}) with a default route via {DUMMY_GATEWAY} metric {ROUTE_METRIC}, unit {ROUTE_UNIT}"));
+            lines.push(format!(
+                "add dummy interface {DUMMY_LINK} ({DUMMY_ADDR}) with a default route via {DUMMY_GATEWAY} metric {ROUTE_METRIC}, unit {ROUTE_UNIT}"
+            ));
         }
         if f.ufw_active {
             match cx.opts.ufw {

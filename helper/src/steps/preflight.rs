@@ -40,8 +40,7 @@ impl Step for Preflight {
         if !failed.is_empty() {
             let list: Vec<String> = failed.iter().map(|c| format!("{}: {}", c.id, c.message)).collect();
             let remedies: Vec<String> = failed.iter().filter_map(|c| c.remedy.clone()).collect();
-            bail!(Failure::new(ExitCode::Preflight, format!("preflight failed, nothing was changed: {}", list.join("; ")))
-                .help(remedies.join("; ")));
+            bail!(Failure::new(ExitCode::Preflight, format!("preflight failed, nothing was changed: {}", list.join("; "))).help(remedies.join("; ")));
         }
         Ok(serde_json::to_value(&report.facts)?)
     }

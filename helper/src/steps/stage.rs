@@ -67,11 +67,7 @@ impl Step for StageK3s {
             move_into(&release.join(&a.path), &dst, a.size)?;
             images.push(dst);
         }
-        let chart = m
-            .artifacts
-            .iter()
-            .find(|a| a.role == Role::Chart)
-            .context("the bundle's manifest lists no chart")?;
+        let chart = m.artifacts.iter().find(|a| a.role == Role::Chart).context("the bundle's manifest lists no chart")?;
         let chart_dst = paths::host(paths::K3S_STATIC_CHARTS_DIR).join(CHART_FILE);
         move_into(&release.join(&chart.path), &chart_dst, chart.size)?;
         let manifests = paths::host(paths::K3S_MANIFESTS_DIR);
@@ -182,9 +178,7 @@ pub fn manifests_text(cx: &Cx) -> Result<String> {
             "valuesContent": serde_json::to_string_pretty(&values)?,
         },
     });
-    let docs: Vec<String> = [namespace, minio, reader, tls_secret, chart]
-        .iter()
-        .map(|d| serde_json::to_string_pretty(d).expect("bug: manifest not serialisable"))
-        .collect();
+    let docs: Vec<String> =
+        [namespace, minio, reader, tls_secret, chart].iter().map(|d| serde_json::to_string_pretty(d).expect("bug: manifest not serialisable")).collect();
     Ok(format!("# Written by floppies-installer; removed by 'floppies uninstall'.\n---\n{}\n", docs.join("\n---\n")))
 }

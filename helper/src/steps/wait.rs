@@ -66,11 +66,8 @@ fn wait_for(what: &str, deadline: Instant, cx: &Cx, check: fn() -> Result<Vec<St
             last.push(format!("k3s is still importing images from {archive}"));
         }
         if Instant::now() >= deadline {
-            bail!(Failure::new(
-                ExitCode::Failed,
-                format!("{what} is not ready after {}s: {}", cx.opts.wait_timeout, last.join("; "))
-            )
-            .help("run 'sudo floppies diagnose' and send the file it writes to the vendor; 'sudo floppies status' shows the state"));
+            bail!(Failure::new(ExitCode::Failed, format!("{what} is not ready after {}s: {}", cx.opts.wait_timeout, last.join("; ")))
+                .help("run 'sudo floppies diagnose' and send the file it writes to the vendor; 'sudo floppies status' shows the state"));
         }
         std::thread::sleep(POLL);
     }
@@ -90,7 +87,8 @@ pub fn importing(log: &str) -> Option<String> {
         if let Some(path) = after(line, "Importing images from ") {
             open = Some(path);
         } else if let Some(path) = &open {
-            if line.contains(&format!("Imported images from {path}")) || line.contains(&format!("import {path}")) || line.contains(&format!("importing {path}")) {
+            if line.contains(&format!("Imported images from {path}")) || line.contains(&format!("import {path}")) || line.contains(&format!("importing {path}"))
+            {
                 open = None;
             }
         }
@@ -130,7 +128,9 @@ mod tests {
         assert_eq!(importing(&begun).as_deref(), Some(K));
         let ended = format!("{begun}level=info msg=\"Imported images from {K} in 20s\"\n");
         assert_eq!(importing(&ended), None);
-        let failed = format!("level=info msg=\"Importing images from {A}\"\nlevel=error msg=\"Failed to process image event: failed to import {A}: failed to retag images\"\n");
+        let failed = format!(
+            "level=info msg=\"Importing images from {A}\"\nlevel=error msg=\"Failed to process image event: failed to import {A}: failed to retag images\"\n"
+        );
         assert_eq!(importing(&failed), None, "a failed import is not still importing");
         assert_eq!(importing(""), None);
     }

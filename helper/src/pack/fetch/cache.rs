@@ -163,17 +163,11 @@ impl Memo {
     pub fn open(root: &Utf8Path) -> Result<Memo> {
         let path = root.join(Self::FILE_NAME);
         let entries = match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).with_context(|| {
-                format!("'{path}' is damaged: remove it (the next online build writes it again)")
-            })?,
+            Ok(text) => serde_json::from_str(&text).with_context(|| format!("'{path}' is damaged: remove it (the next online build writes it again)"))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(e).with_context(|| format!("could not read '{path}'")),
         };
-        Ok(Memo {
-            path,
-            entries,
-            changed: false,
-        })
+        Ok(Memo { path, entries, changed: false })
     }
 
     /// The value and `pinned` text resolved earlier for KEY: the same text as
@@ -184,29 +178,18 @@ impl Memo {
 
     pub fn remember(&mut self, key: &str, value: &str, pinned: &str) {
         self.changed = true;
-        self.entries.insert(
-            key.to_string(),
-            Resolution {
-                value: value.to_string(),
-                pinned: pinned.to_string(),
-            },
-        );
+        self.entries.insert(key.to_string(), Resolution { value: value.to_string(), pinned: pinned.to_string() });
     }
 
     pub fn save(&self) -> Result<()> {
         if !self.changed {
             return Ok(());
         }
-        let dir = self
-            .path
-            .parent()
-            .context("bug: the memo has no directory")?;
+        let dir = self.path.parent().context("bug: the memo has no directory")?;
         fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
         let tmp = Utf8PathBuf::from(format!("{}.tmp", self.path));
-        fs::write(&tmp, serde_json::to_vec_pretty(&self.entries)?)
-            .with_context(|| format!("could not write '{tmp}'"))?;
-        fs::rename(&tmp, &self.path)
-            .with_context(|| format!("could not rename '{tmp}' to '{}'", self.path))
+        fs::write(&tmp, serde_json::to_vec_pretty(&self.entries)?).with_context(|| format!("could not write '{tmp}'"))?;
+        fs::rename(&tmp, &self.path).with_context(|| format!("could not rename '{tmp}' to '{}'", self.path))
     }
 }
 
@@ -282,16 +265,9 @@ mod tests {
         memo.save().unwrap();
         let (value, pinned) = Memo::open(&root).unwrap().recall("k").unwrap();
         assert_eq!(value, "sha256:aa");
-        assert_eq!(
-            pinned,
-            "resolved at build time from https://x/y"
-        );
+        assert_eq!(pinned, "resolved at build time from https://x/y");
         fs::write(root.join(Memo::FILE_NAME), "{").unwrap();
-        assert!(Memo::open(&root)
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("is damaged"));
+        assert!(Memo::open(&root).err().unwrap().to_string().contains("is damaged"));
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -109,11 +109,7 @@ pub fn fetch(opts: &Options) -> Result<Gathered> {
         let label = format!("image {} {}", image.label(), image.reference);
         match s.gather_image(&cache, image, &platform, &label) {
             Ok((pulled, pinned)) => {
-                provenance.images.push(ImagePin {
-                    reference: image.reference.clone(),
-                    digest: pulled.digest.clone(),
-                    pinned,
-                });
+                provenance.images.push(ImagePin { reference: image.reference.clone(), digest: pulled.digest.clone(), pinned });
                 images.push(pulled);
             }
             Err(e) => problems.push(format!("{e:#}")),
@@ -122,14 +118,8 @@ pub fn fetch(opts: &Options) -> Result<Gathered> {
 
     if !problems.is_empty() {
         let list: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
-        let hosts = if s.unreachable.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "\nunreachable: {}",
-                s.unreachable.iter().cloned().collect::<Vec<_>>().join(", ")
-            )
-        };
+        let hosts =
+            if s.unreachable.is_empty() { String::new() } else { format!("\nunreachable: {}", s.unreachable.iter().cloned().collect::<Vec<_>>().join(", ")) };
         let how = if opts.offline {
             "help: '--offline' (make OFFLINE=1) uses the cache alone: run 'make' where the internet is reachable and copy its cache here"
         } else {
@@ -145,15 +135,8 @@ pub fn fetch(opts: &Options) -> Result<Gathered> {
     }
     s.memo.save()?;
     let mut k3s_files = k3s_files.into_iter();
-    let (Some((_, k3s_binary)), Some(k3s_images)) = (k3s_files.next(), k3s_files.next()) else {
-        bail!("bug: k3s files missing without a problem")
-    };
-    let gathered = Gathered {
-        k3s_binary,
-        k3s_images,
-        images,
-        provenance,
-    };
+    let (Some((_, k3s_binary)), Some(k3s_images)) = (k3s_files.next(), k3s_files.next()) else { bail!("bug: k3s files missing without a problem") };
+    let gathered = Gathered { k3s_binary, k3s_images, images, provenance };
     if let Some(out) = opts.out {
         lay_out(&gathered, &cache, out)?;
     }
@@ -162,12 +145,7 @@ pub fn fetch(opts: &Options) -> Result<Gathered> {
 
 impl Session<'_> {
     /// The sha256 a k3s asset is pinned or resolved at, then the file itself.
-    fn gather_k3s(
-        &mut self,
-        cache: &Cache,
-        a: &K3sArtifact,
-        label: &str,
-    ) -> Result<(Utf8PathBuf, String, String)> {
+    fn gather_k3s(&mut self, cache: &Cache, a: &K3sArtifact, label: &str) -> Result<(Utf8PathBuf, String, String)> {
         let url = mirrors::release_url(&a.url)?;
         let (hex, mut pinned) = match a.sha256.as_deref() {
             Some(h) if is_hex64(h) => (h.to_string(), self.pinned_in.clone()),
@@ -178,15 +156,7 @@ impl Session<'_> {
         if url != a.url {
             pinned.push_str(&format!("; fetched from {url}"));
         }
-        let path = gather_file(
-            cache,
-            &self.agent,
-            &url,
-            &hex,
-            label,
-            self.opts.offline,
-            &mut self.unreachable,
-        )?;
+        let path = gather_file(cache, &self.agent, &url, &hex, label, self.opts.offline, &mut self.unreachable)?;
         Ok((path, hex, pinned))
     }
 
@@ -194,9 +164,7 @@ impl Session<'_> {
     /// or offline from what an earlier build resolved.
     fn resolve_sum(&mut self, a: &K3sArtifact, label: &str) -> Result<(String, String)> {
         let Some(checksums) = &a.checksums else {
-            bail!(
-                "{label}: not pinned (sha256 is null) and no \"checksums\" URL to resolve it from"
-            );
+            bail!("{label}: not pinned (sha256 is null) and no \"checksums\" URL to resolve it from");
         };
         let key = format!("{checksums}#{}", a.name);
         if self.opts.offline {
@@ -216,13 +184,9 @@ impl Session<'_> {
             });
             self.sums.insert(url.clone(), read);
         }
-        let sums = self.sums[&url].as_ref().map_err(|e| anyhow::anyhow!("{label}: not pinned (sha256 is null), and its checksum file could not be read: {e}"))?;
-        let hex = pins::sum_for(sums, &a.name).with_context(|| {
-            format!(
-                "{label}: not pinned (sha256 is null), and {url} lists no '{}'",
-                a.name
-            )
-        })?;
+        let sums =
+            self.sums[&url].as_ref().map_err(|e| anyhow::anyhow!("{label}: not pinned (sha256 is null), and its checksum file could not be read: {e}"))?;
+        let hex = pins::sum_for(sums, &a.name).with_context(|| format!("{label}: not pinned (sha256 is null), and {url} lists no '{}'", a.name))?;
         let pinned = format!("resolved at build time from {url}");
         eprintln!("resolved at build time: {label} -> sha256:{hex} (from {url})");
         self.memo.remember(&key, &hex, &pinned);
@@ -230,13 +194,7 @@ impl Session<'_> {
     }
 
     /// Pulls IMAGE at its pinned digest, or at the digest its tag names now.
-    fn gather_image(
-        &mut self,
-        cache: &Cache,
-        image: &PinnedImage,
-        platform: &Platform,
-        label: &str,
-    ) -> Result<(Pulled, String)> {
+    fn gather_image(&mut self, cache: &Cache, image: &PinnedImage, platform: &Platform, label: &str) -> Result<(Pulled, String)> {
         let reference = Reference::parse(&image.reference).with_context(|| label.to_string())?;
         // The same online and offline, so a build from the cache gives the same manifest.
         let endpoint = self.mirrors.endpoint(&reference.registry);
@@ -291,14 +249,19 @@ fn pins_label(pins: &Utf8Path) -> String {
 }
 
 fn role_name(role: Role) -> String {
-    serde_json::to_value(role)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    serde_json::to_value(role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// A plain file (a k3s release asset) by URL, into the cache.
-fn gather_file(cache: &Cache, agent: &ureq::Agent, url: &str, hex: &str, label: &str, offline: bool, unreachable: &mut BTreeSet<String>) -> Result<Utf8PathBuf> {
+fn gather_file(
+    cache: &Cache,
+    agent: &ureq::Agent,
+    url: &str,
+    hex: &str,
+    label: &str,
+    offline: bool,
+    unreachable: &mut BTreeSet<String>,
+) -> Result<Utf8PathBuf> {
     if let Some(path) = cache.lookup(hex)? {
         return Ok(path);
     }

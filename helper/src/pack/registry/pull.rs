@@ -45,7 +45,11 @@ impl std::fmt::Display for Platform {
 /// and the same variant or none (an amd64 `v3` build would need a newer CPU
 /// than the bundle promises, so it is not taken for plain amd64).
 pub fn select<'a>(index: &'a Value, platform: &Platform) -> Option<&'a Value> {
-    let entries: Vec<&Value> = index["manifests"].as_array()?.iter().filter(|m| m["platform"]["os"] == platform.os.as_str() && m["platform"]["architecture"] == platform.architecture.as_str()).collect();
+    let entries: Vec<&Value> = index["manifests"]
+        .as_array()?
+        .iter()
+        .filter(|m| m["platform"]["os"] == platform.os.as_str() && m["platform"]["architecture"] == platform.architecture.as_str())
+        .collect();
     let variant = |m: &Value| m["platform"]["variant"].as_str().map(str::to_string);
     entries.iter().find(|m| variant(m) == platform.variant).or_else(|| entries.iter().find(|m| variant(m).is_none())).copied()
 }
@@ -71,7 +75,14 @@ pub fn pull(client: Option<&mut Client>, cache: &Cache, reference: &Reference, d
     let top = walk.document(digest, None, "manifest")?;
     let Some((top_bytes, top_value)) = top else { return walk.finish() };
     let media_type = media_type(&top_value);
-    let mut pulled = Pulled { name: reference.image_name(), media_type: media_type.clone(), digest: digest.to_string(), size: top_bytes as u64, manifest: digest.to_string(), blobs: vec![digest.to_string()] };
+    let mut pulled = Pulled {
+        name: reference.image_name(),
+        media_type: media_type.clone(),
+        digest: digest.to_string(),
+        size: top_bytes as u64,
+        manifest: digest.to_string(),
+        blobs: vec![digest.to_string()],
+    };
     let manifest = if media_type == OCI_INDEX || media_type == DOCKER_LIST {
         let child = select(&top_value, platform).with_context(|| format!("{reference}@{digest} has no {platform} image"))?;
         let (child_digest, child_size) = descriptor(child)?;

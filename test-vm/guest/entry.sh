@@ -52,6 +52,7 @@ main() {
         case $_resume in "$_id "*) _phase=${_resume#* } ;; esac
         run_scenario "$_id" "$_phase"
     done < "$T/scenarios.list"
+    # shellcheck disable=SC2012 # counting our own journal-boot-N.txt files
     journalctl -b --no-pager -o short-monotonic > "$T/logs/journal-boot-$(ls "$T"/logs/journal-boot-* 2>/dev/null | wc -l).txt" 2>&1
     echo DONE > "$RESULTS"
 }

@@ -24,6 +24,7 @@ bootstrap_tree() {
     _dir=$1
     _mirror=$2
     say "mmdebstrap bookworm from $_mirror (about a minute)"
+    # shellcheck disable=SC2016 # the hooks' $1 is mmdebstrap's, expanded by it
     mmdebstrap --quiet --variant=minbase --include="$PACKAGES" \
         --customize-hook='chroot "$1" systemctl disable apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer 2>/dev/null || true' \
         bookworm "$_dir" "$_mirror"
@@ -63,7 +64,9 @@ main() {
     mkdir -p "$_work"
     bootstrap_tree "$_work/root" "$_mirror"
     configure_tree "$_work/root"
+    # shellcheck disable=SC2012 # Debian's kernel file names, the newest last
     cp "$(ls "$_work"/root/boot/vmlinuz-* | tail -n1)" "$_work/vmlinuz"
+    # shellcheck disable=SC2012 # as above
     cp "$(ls "$_work"/root/boot/initrd.img-* | tail -n1)" "$_work/initrd.img"
     say "making the ext4 root disk ($DISK_SIZE, sparse)"
     mkfs.ext4 -q -F -L floppies-root -d "$_work/root" "$_work/base.raw" "$DISK_SIZE" > /dev/null

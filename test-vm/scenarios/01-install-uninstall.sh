@@ -3,12 +3,14 @@
 # status, the content served through the ingress, diagnose without secrets, a
 # re-run that changes nothing, uninstall, nothing left behind.
 # timeout: 480
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin install-uninstall
 snapshot "$LOGS/before"
 
 # diagnose_ok CHECK DIR: one bundle in DIR, mode 600, with index.json; extracted to DIR/x.
 diagnose_ok() {
+    # shellcheck disable=SC2012 # the one bundle diagnose wrote, a name of ours
     _f=$(ls "$2"/floppies-diagnose-*.tar.zst 2> /dev/null | head -n1)
     if [ -z "$_f" ]; then fail "$1-written" "no floppies-diagnose-*.tar.zst in $2"; return 1; fi
     pass "$1-written"

@@ -2,6 +2,7 @@
 # 02 keep-data: uninstall --keep-data keeps the customer's data and the
 # credentials and removes everything else; installing again reuses them.
 # timeout: 480
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin keep-data
 snapshot "$LOGS/before"

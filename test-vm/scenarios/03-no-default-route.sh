@@ -4,6 +4,7 @@
 # and its unit, both survive a reboot (and k3s starts again), uninstall
 # removes both.
 # timeout: 360
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin no-default-route
 

@@ -3,6 +3,7 @@
 # customer's, install adds its tagged rules; uninstall removes exactly those,
 # leaving ufw on with the customer's rule.
 # timeout: 420
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin ufw-active
 
@@ -40,6 +41,7 @@ compare nothing-left-behind "$LOGS/before" "$LOGS/after"
 run ufw-disable ufw --force disable
 run ufw-delete-customer ufw delete allow 2222/tcp
 drop_ufw_chains
+# shellcheck disable=SC2016 # expanded by the inner sh
 check ufw-chains-dropped "ufw chains are left after the scenario's own cleanup" \
     sh -c 'for t in iptables-legacy ip6tables-legacy iptables-nft ip6tables-nft; do "$t-save" | grep -q ufw && exit 1; done; exit 0'
 scenario_end

@@ -5,6 +5,7 @@
 # stand-in's default MinIO crashes there, as the real one would).
 # cpus: qemu64 Nehalem
 # timeout: 420
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin cpu-level
 snapshot "$LOGS/before"

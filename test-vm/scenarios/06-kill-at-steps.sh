@@ -6,6 +6,7 @@
 # itself, FLOPPIES_TEST_FAULT=kill-after:STEP, which only a test bundle obeys,
 # so it lands exactly at the boundary.)
 # timeout: 900
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin kill-at-steps
 needs_test_bundle "the kills come from FLOPPIES_TEST_FAULT"
@@ -15,7 +16,7 @@ snapshot "$LOGS/before"
 installer plan install --dry-run
 steps=$(awk '$1 ~ /^[0-9]+\.$/ {print $2}' "$OUT")
 check plan-has-steps "the install plan lists no steps" test -n "$steps"
-info "steps: $(echo $steps)"
+info "steps: $(echo "$steps" | tr '\n' ' ')"
 
 for step in $steps; do
     run "install-killed-after-$step" env FLOPPIES_TEST_FAULT="kill-after:$step" sh "$BUNDLE" install --yes

@@ -3,6 +3,7 @@
 # port 80 taken, a foreign k3s unit: each refused with a clear error and a
 # remedy before anything on the host changes.
 # timeout: 420
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin bad-input
 snapshot "$LOGS/before"

@@ -3,6 +3,7 @@
 # runs; after the boot, a re-run of install completes, serves the content,
 # and uninstall leaves the host clean.
 # timeout: 420
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin power-cut
 

@@ -4,6 +4,7 @@
 # says unhealthy; diagnose names the cause first; uninstall still cleans
 # everything.
 # timeout: 600
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin k3s-fails
 needs_test_bundle "only the stand-in k3s can be told to fail"

@@ -5,6 +5,7 @@
 # k3s's leftover chains; 'debug iptables-cleanup' then removes them and the
 # host compares clean again.
 # timeout: 360
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin broken-uninstall-caught
 needs_test_bundle "the broken uninstall comes from FLOPPIES_TEST_FAULT"

@@ -6,6 +6,7 @@
 # and HTTPS verifying against the deployment's CA by name and by IP address.
 # A test bundle skips it: the stand-in proves nothing about the app.
 # timeout: 900
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin app-end-to-end
 needs_real_k3s "the app runs only on real k3s with the real images"

@@ -5,6 +5,7 @@
 # of the new): data and credentials carry over, status names the new
 # version, the content is served; uninstall leaves the host clean.
 # timeout: 600
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin upgrade
 PREVIOUS=$T/previous.run

@@ -7,6 +7,7 @@
 # overwritten. Uninstall leaves the host clean. With the stand-in, the
 # bucket is a directory in MinIO's data dir, seeded as the chart's job does.
 # timeout: 600
+# shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin rebuilt-content
 needs_test_bundle "the stand-in's bucket is a directory the scenario can edit"

@@ -60,7 +60,7 @@ main() {
     _out=$1
     _mirror=$2
     _work="$_out.tmp"
-    rm -rf "$_work"
+    rm -rf --one-file-system "$_work"
     mkdir -p "$_work"
     bootstrap_tree "$_work/root" "$_mirror"
     configure_tree "$_work/root"
@@ -71,9 +71,9 @@ main() {
     say "making the ext4 root disk ($DISK_SIZE, sparse)"
     mkfs.ext4 -q -F -L floppies-root -d "$_work/root" "$_work/base.raw" "$DISK_SIZE" > /dev/null
     qemu-img convert -O qcow2 "$_work/base.raw" "$_work/base.qcow2"
-    rm -rf "$_work/root" "$_work/base.raw"
+    rm -rf --one-file-system "$_work/root" "$_work/base.raw"
     chmod 444 "$_work/base.qcow2"
-    rm -rf "$_out"
+    rm -rf --one-file-system "$_out"
     mv "$_work" "$_out"
     say "built $_out"
 }

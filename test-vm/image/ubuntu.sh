@@ -282,7 +282,7 @@ main() {
     _out=$1
     _image=$2
     _work="$_out.tmp"
-    rm -rf "$_work"
+    rm -rf --one-file-system "$_work"
     mkdir -p "$_work"
     copy_image "$_image" "$_work/base.qcow2"
     write_guest_files "$_work/files"
@@ -301,7 +301,7 @@ main() {
     printf 'BOOT_KERNEL=1\nKERNEL_APPEND=%s\n' "'$KERNEL_APPEND'" > "$_work/boot.env"
     rm -rf "$_work/export" "$_work/export.raw" "$_work/seed.img" "$_work/files" "$_work/prep-report.txt.clean"
     chmod 444 "$_work/base.qcow2"
-    rm -rf "$_out"
+    rm -rf --one-file-system "$_out"
     mv "$_work" "$_out"
     say "prepared $_out"
 }

@@ -132,11 +132,13 @@ make_binary() {
 }
 
 # Writes NUL-separated lists of /usr files (relative to /), NPARTS of them, of
-# about MIB MiB each, skipping the first SKIP MiB of files.
+# about MIB MiB each, skipping the first SKIP MiB of files; a file larger than
+# a part is left out (it would leave a part empty).
 select_files() {
     local prefix=$1 nparts=$2 part_mib=$3 skip_mib=$4
     usr_files /usr/share /usr/lib | awk -F'\t' -v p="$prefix" -v n="$nparts" \
         -v per=$((part_mib * MIB)) -v skip=$((skip_mib * MIB)) '
+        $1 > per { next }
         { if (seen < skip) { seen += $1; next }
           part = int(sum / per); if (part >= n) exit
           sum += $1; printf "%s%c", substr($2, 2), 0 > (p "." part) }'

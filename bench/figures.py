@@ -4,6 +4,8 @@
   figures.py noisy SAMPLES ATTEMPT     names the cases whose rounds in ATTEMPT are noisy
   figures.py json META SAMPLES PERF OUT  writes the results JSON and prints the table
   figures.py table JSON                prints the table of a results JSON
+  figures.py compare A.json B.json     CPU and wall ratios of two runs side by side;
+                                       exits 1 when a CPU ratio moved by more than 10 %
 
 SAMPLES has one line per round: "ATTEMPT ROUND CASE WALL_S USER_S SYS_S MAXRSS_KIB"
 (round 0 is the attempt's untimed warm-up, kept but not counted). PERF has
@@ -16,6 +18,8 @@ import sys
 
 # A case whose slowest timed round is over this many times its fastest is noisy.
 NOISY_SPREAD = 1.25
+# Two runs of one commit agree when their CPU ratios are this close (issue 21).
+CPU_RATIO_AGREEMENT = 0.10
 INSTALL_CPU_GOAL = 1.05
 CHECK_GOAL = 1.10
 RSS_GOAL_MIB = 64
@@ -206,6 +210,22 @@ def table(res):
     return "\n".join(out)
 
 
+def compare(a, b):
+    """Lines comparing the ratios of two results, and whether their CPU ratios agree."""
+    out = [f"A: {a['commit']}, load {a['machine']['load_before']}, busy cores {a['settings'].get('busy_cpus', 0)}",
+           f"B: {b['commit']}, load {b['machine']['load_before']}, busy cores {b['settings'].get('busy_cpus', 0)}",
+           f"{'ratio':<34} {'cpu A':>6} {'cpu B':>6} {'moved':>7} {'wall A':>7} {'wall B':>7}"]
+    agree = True
+    for k, ra in a["ratios"].items():
+        rb = b["ratios"][k]
+        moved = rb["cpu_median"] / ra["cpu_median"] - 1
+        ok = abs(moved) <= CPU_RATIO_AGREEMENT
+        agree = agree and ok
+        out.append(f"{k:<34} {ra['cpu_median']:6.3f} {rb['cpu_median']:6.3f} {moved:+7.1%} {ra['wall_median']:7.3f}"
+                   f" {rb['wall_median']:7.3f}{'' if ok else '  MISSED: CPU ratio moved by more than 10 %'}")
+    return out, agree
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "noisy":
         raw = read_samples(argv[2])
@@ -219,6 +239,11 @@ def main(argv):
             json.dump(res, f, indent=1)
             f.write("\n")
         print(table(res))
+    elif len(argv) == 4 and argv[1] == "compare":
+        with open(argv[2]) as fa, open(argv[3]) as fb:
+            lines, agree = compare(json.load(fa), json.load(fb))
+        print("\n".join(lines))
+        return 0 if agree else 1
     elif len(argv) == 3 and argv[1] == "table":
         with open(argv[2]) as f:
             print(table(json.load(f)))

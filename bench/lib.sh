@@ -100,6 +100,8 @@ payload_window() {
 }
 
 # The cases timed: each a function run in a fresh, empty target ($TARGET).
+# ours_extract is the install's own unpack path: --extract and the install's
+# unpack step both run the helper's archive::extract (verify while extracting).
 case_ours_check() { sh "$OURS" --check >/dev/null 2>/dev/null; }
 case_ours_extract() { sh "$OURS" --extract "$TARGET" >/dev/null 2>/dev/null; }
 case_makeself_check() { sh "$MAKESELF" --check >/dev/null 2>/dev/null; }

@@ -100,6 +100,8 @@ def case_figures(attempts, perf):
         "rounds": len(rounds),
         "wall_s": three([r["wall_s"] for r in rounds]),
         "cpu_s": three([r["cpu_s"] for r in rounds]),
+        "user_s": three([r["user_s"] for r in rounds]),
+        "sys_s": three([r["sys_s"] for r in rounds]),
         "peak_rss_mib": round(max(r["maxrss_kib"] for r in rounds) / 1024, 1),
         "spread": round(spread(attempts[last]), 3),
         "noisy": is_noisy(attempts[last]),
@@ -166,7 +168,8 @@ def build(meta, samples, perf):
     for a, b in PAIRS:
         fa, fb = cases[a]["final"], cases[b]["final"]
         r = {"wall_median": ratio(fa["wall_s"]["median"], fb["wall_s"]["median"]),
-             "cpu_median": ratio(fa["cpu_s"]["median"], fb["cpu_s"]["median"])}
+             "cpu_median": ratio(fa["cpu_s"]["median"], fb["cpu_s"]["median"]),
+             "cpu_min": ratio(fa["cpu_s"]["min"], fb["cpu_s"]["min"])}
         if fa["instructions"] and fb["instructions"]:
             r["instructions_median"] = ratio(fa["instructions"]["median"], fb["instructions"]["median"])
         result["ratios"][f"{a}/{b}"] = r
@@ -200,9 +203,12 @@ def table(res):
     ins = res["instructions"]
     w(f"instructions retired: {'counted by perf stat' if ins['available'] else 'not counted: ' + ins['note']}")
     w("")
-    w(f"{'ratio':<34} {'wall':>6} {'cpu':>6} {'instr':>6}")
+    w(f"{'ratio of medians (cpu min: of minima)':<38} {'wall':>6} {'cpu':>6} {'cpu min':>7} {'instr':>6}")
     for k, r in res["ratios"].items():
-        w(f"{k:<34} {r['wall_median']:6.3f} {r['cpu_median']:6.3f} {r.get('instructions_median', '-'):>6}")
+        w(f"{k:<38} {r['wall_median']:6.3f} {r['cpu_median']:6.3f} {r['cpu_min']:7.3f} {r.get('instructions_median', '-'):>6}")
+    w("")
+    w("CPU median, user + sys: " + "; ".join(
+        f"{c} {v['final']['user_s']['median']:.2f} + {v['final']['sys_s']['median']:.2f}" for c, v in res["cases"].items()))
     w("")
     w("goals:")
     for g in res["goals"]:
@@ -212,9 +218,11 @@ def table(res):
 
 def compare(a, b):
     """Lines comparing the ratios of two results, and whether their CPU ratios agree."""
-    out = [f"A: {a['commit']}, load {a['machine']['load_before']}, busy cores {a['settings'].get('busy_cpus', 0)}",
-           f"B: {b['commit']}, load {b['machine']['load_before']}, busy cores {b['settings'].get('busy_cpus', 0)}",
-           f"{'ratio':<34} {'cpu A':>6} {'cpu B':>6} {'moved':>7} {'wall A':>7} {'wall B':>7}"]
+    out = [f"{n}: {r['commit']}, load {r['machine']['load_before']} before, busy cores "
+           f"{r.get('settings', {}).get('busy_cpus', 0)}" for n, r in (("A", a), ("B", b))]
+    if a["payload"].get("sha256") != b["payload"].get("sha256"):
+        out.append("note: the runs timed different payloads (their sha256 differ): their ratios need not agree")
+    out.append(f"{'ratio (of medians)':<34} {'cpu A':>6} {'cpu B':>6} {'moved':>7} {'wall A':>7} {'wall B':>7}")
     agree = True
     for k, ra in a["ratios"].items():
         rb = b["ratios"][k]

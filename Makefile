@@ -21,7 +21,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod release prereqs network-check test-bundle helper upstream test test-deps test-vm bench pin clean
+.PHONY: all prod release prereqs network-check test-bundle helper upstream test test-deps test-vm bench bench-report pin clean
 
 all: prod
 
@@ -87,9 +87,15 @@ test-vm: test-deps test-bundle
 pin: helper
 	$(BUILD_TOOL) pin --pins airgap/pins.json
 
-## Measure verify + extract against makeself and the zstd|tar floor (bench/results/latest.json).
+## Measure verify + extract against makeself and the zstd|tar floor (bench/results/latest.json),
+## on the parts of make upstream when they are built (UPSTREAM_DIR=out/upstream), else on /usr files.
 bench: helper
 	bench/run
+
+## Print the table of bench/results/latest.json and plot its rounds (bench/results/latest.png).
+bench-report:
+	build/ensure-venv out/venv-bench bench/requirements.txt
+	out/venv-bench/bin/python bench/report
 
 clean:
 	rm -rf out dist helper/target

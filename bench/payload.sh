@@ -108,7 +108,7 @@ PY
 add_chart_and_content() {
     mkdir -p "$INPUTS/charts" "$INPUTS/content"
     cp -R "$BENCH_ROOT/charts/floppies" "$INPUTS/charts/"
-    "$BUILD_TOOL" gif --out "$INPUTS/content/floppy.gif"
+    "$BUILD_TOOL" content --out "$INPUTS/content"
 }
 
 # Prints "size<TAB>path" of readable regular files under the given dirs, sorted by path.

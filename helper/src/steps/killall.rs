@@ -28,12 +28,12 @@ pub fn clean_host() -> Result<()> {
     unmount_all()?;
     delete_netns()?;
     delete_interfaces()?;
+    delete_nft_tables()?;
     if crate::fault::active("skip-iptables-cleanup") {
         crate::runner::log_line("== test fault: iptables cleanup skipped");
         return Ok(());
     }
     crate::host::iptables::cleanup_all_backends()?;
-    delete_nft_tables()?;
     Ok(())
 }
 

@@ -80,6 +80,13 @@ pub struct Image {
 pub const SCHEMA: u32 = 1;
 pub const FILE_NAME: &str = "manifest.json";
 
+impl Role {
+    /// The name manifest.json and airgap/*.json spell it with (`k3s-binary`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+}
+
 impl Manifest {
     pub fn is_test(&self) -> bool {
         self.bundle.profile != "prod"

@@ -37,7 +37,7 @@ pub fn render_manifest(m: &Manifest) -> String {
         text.push_str("  this is a TEST bundle built from stand-ins; it is not a release\n");
     }
     for a in &m.artifacts {
-        text.push_str(&format!("  {:<11} {:<40} {:>12} bytes  sha256 {}\n", role_name(a), a.path, a.size, a.sha256));
+        text.push_str(&format!("  {:<11} {:<40} {:>12} bytes  sha256 {}\n", a.role.name(), a.path, a.size, a.sha256));
         text.push_str(&format!("  {:<11} source: {}\n", "", a.source));
         if let Some(p) = &a.pinned {
             text.push_str(&format!("  {:<11} pinned: {p}\n", ""));
@@ -51,10 +51,6 @@ pub fn render_manifest(m: &Manifest) -> String {
         }
     }
     text
-}
-
-fn role_name(a: &crate::manifest::Artifact) -> String {
-    serde_json::to_value(a.role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 fn payload_verify(ctx: &Ctx) -> Result<()> {

@@ -86,10 +86,16 @@ pub fn fetch(opts: &Options) -> Result<Gathered> {
         None => problems.push(format!("k3s is not pinned yet: '{}' has no \"k3s\" section (version, and the binary and air-gap images per arch)", opts.pins)),
         Some(k3s) => {
             for role in [Role::K3sBinary, Role::K3sImages] {
-                let role_name = role_name(role);
-                let found: Vec<_> = k3s.artifacts.iter().filter(|a| a.role == role_name && a.arch == opts.arch).collect();
+                let found: Vec<_> = k3s.artifacts.iter().filter(|a| a.role == role && a.arch == opts.arch).collect();
                 let [a] = found[..] else {
-                    problems.push(format!("k3s {}: '{}' must pin exactly one {role_name} for {} (it has {})", k3s.version, opts.pins, opts.arch, found.len()));
+                    problems.push(format!(
+                        "k3s {}: '{}' must pin exactly one {} for {} (it has {})",
+                        k3s.version,
+                        opts.pins,
+                        role.name(),
+                        opts.arch,
+                        found.len()
+                    ));
                     continue;
                 };
                 let label = format!("k3s {} {} ({})", k3s.version, a.name, a.arch);
@@ -246,10 +252,6 @@ fn pins_label(pins: &Utf8Path) -> String {
         Some("airgap") => format!("airgap/{name}"),
         _ => name.to_string(),
     }
-}
-
-fn role_name(role: Role) -> String {
-    serde_json::to_value(role).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// A plain file (a k3s release asset) by URL, into the cache.

@@ -29,7 +29,7 @@ pub struct K3sArtifact {
     /// `uname -m` spelling: x86_64, aarch64.
     pub arch: String,
     /// `k3s-binary` or `k3s-images`.
-    pub role: String,
+    pub role: crate::manifest::Role,
     pub url: String,
     /// The release's checksum file that lists this asset (read by `pin`).
     #[serde(default)]
@@ -130,8 +130,7 @@ mod tests {
         let k3s = pins.k3s.expect("pins.json pins k3s");
         assert_eq!(set.k3s_version, k3s.version);
         for a in k3s.artifacts.iter().filter(|a| a.arch == "x86_64") {
-            let role: crate::manifest::Role = serde_json::from_value(serde_json::json!(a.role)).unwrap();
-            let input = set.artifacts.iter().find(|i| i.role == role).unwrap();
+            let input = set.artifacts.iter().find(|i| i.role == a.role).unwrap();
             assert!(input.source.starts_with(&format!("{} ", a.url)), "{} vs {}", input.source, a.url);
         }
     }

@@ -14,7 +14,7 @@ CARGO       := cargo
 # Static, and free of build-machine paths so the same sources give the same bytes anywhere.
 RUSTFLAGS_STATIC := -C target-feature=+crt-static --remap-path-prefix=$(CURDIR)=/floppies \
                     --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
-TARGET_DIR  ?= $(CURDIR)/helper/target
+TARGET_DIR  ?= $(CURDIR)/target
 RELEASE_DIR := $(TARGET_DIR)/$(RUST_TARGET)/release
 HELPER      := $(RELEASE_DIR)/floppies
 BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
@@ -62,8 +62,11 @@ dist/floppies-installer-test.run: helper stub.sh build/bundle airgap/test.json a
 	build/bundle test
 
 # Always asks cargo, which knows when sources or RUSTFLAGS changed (timestamps would not).
+# Two invocations: built alone, the shipped helper gets none of the build tool's features.
 helper: prereqs
-	cd helper && RUSTFLAGS="$(RUSTFLAGS_STATIC)" $(CARGO) build --release --locked \
+	RUSTFLAGS="$(RUSTFLAGS_STATIC)" $(CARGO) build --release --locked -p floppies \
+		--target $(RUST_TARGET) --target-dir "$(TARGET_DIR)"
+	RUSTFLAGS="$(RUSTFLAGS_STATIC)" $(CARGO) build --release --locked -p floppies-build \
 		--target $(RUST_TARGET) --target-dir "$(TARGET_DIR)"
 
 ## The upstream parts (Kubernetes v1.35.8, kine, containerd, Helm 3, MinIO, mc, ...)
@@ -98,4 +101,4 @@ bench-report:
 	out/venv-bench/bin/python bench/report
 
 clean:
-	rm -rf out dist helper/target
+	rm -rf out dist target

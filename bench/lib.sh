@@ -8,7 +8,7 @@
 # helper), makeself, zstd, GNU tar, gzip, python3; perf for instruction counts.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RELEASE=$BENCH_ROOT/helper/target/x86_64-unknown-linux-gnu/release
+RELEASE=$BENCH_ROOT/target/x86_64-unknown-linux-gnu/release
 HELPER=${HELPER:-$RELEASE/floppies}
 BUILD_TOOL=${BUILD_TOOL:-$RELEASE/floppies-build}
 ZSTD_LEVEL=${ZSTD_LEVEL:-12}

@@ -10,7 +10,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
-use crate::header::Header;
+use floppies_format::header::Header;
 
 pub const SCHEMA: u32 = 1;
 

@@ -7,7 +7,7 @@ use camino::Utf8Path;
 use std::fs::{self, File, TryLockError};
 use std::io::{Read, Seek, Write};
 
-use crate::error::{ExitCode, Failure};
+use floppies_format::error::{ExitCode, Failure};
 
 /// Held for the life of the run.
 pub struct RunLock {
@@ -54,7 +54,7 @@ mod tests {
         let err = acquire(&path).err().expect("second lock must fail");
         let text = format!("{err:#}");
         assert!(text.contains(&format!("PID {}", std::process::id())), "{text}");
-        assert_eq!(crate::error::classify(&err).0, ExitCode::Locked);
+        assert_eq!(floppies_format::error::classify(&err).0, ExitCode::Locked);
         drop(first);
         assert!(acquire(&path).is_ok(), "released when the holder drops");
         let _ = fs::remove_file(path);

@@ -56,8 +56,8 @@ pub fn system_binary(name: &str) -> anyhow::Result<Utf8PathBuf> {
             }
         }
     }
-    Err(crate::error::Failure::new(
-        crate::error::ExitCode::Failed,
+    Err(floppies_format::error::Failure::new(
+        floppies_format::error::ExitCode::Failed,
         format!("the '{name}' command is missing from {} (or is not a root-owned program)", SYSTEM_BIN_DIRS.join(", ")),
     )
     .help(format!("install the package that provides '{name}' from the distribution, then run the installer again"))
@@ -104,7 +104,7 @@ pub fn honours_root(e: &TestEvidence) -> bool {
 pub fn choose_root(bundle: Option<&Utf8Path>, warn: &dyn Fn(&str)) {
     let Some(wanted) = env_root() else { return };
     let installed = crate::journal::Journal::load(&Utf8Path::new("/").join(STATE_FILE.trim_start_matches('/'))).ok().flatten().map(|j| j.profile);
-    let verified = bundle.and_then(|p| crate::bundle::Bundle::open(p).ok()).filter(|b| b.header.profile == "test").and_then(|b| {
+    let verified = bundle.and_then(|p| floppies_format::bundle::Bundle::open(p).ok()).filter(|b| b.header.profile == "test").and_then(|b| {
         b.verify().ok()?;
         b.manifest().ok().map(|m| m.bundle.profile)
     });

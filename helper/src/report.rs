@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 
-use crate::error;
+use floppies_format::error;
 
 pub struct Reporter {
     json: bool,

@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::Ctx;
-use crate::error::{ExitCode, Failure};
+use floppies_format::error::{ExitCode, Failure};
 
 /// Proceeds with --yes, asks on a terminal, refuses otherwise.
 pub fn confirm(ctx: &Ctx, question: &str, yes_hint: &str) -> Result<()> {

@@ -1,10 +1,10 @@
 use anyhow::{Context, Result};
 
 use super::Ctx;
-use crate::bundle::Bundle;
 use crate::cli::{DebugCommand, IptablesBackend};
 use crate::host::{cpu, iptables};
-use crate::manifest::Manifest;
+use floppies_format::bundle::Bundle;
+use floppies_format::manifest::Manifest;
 
 pub fn run(ctx: &Ctx, cmd: &DebugCommand) -> Result<()> {
     match cmd {
@@ -126,7 +126,7 @@ fn elf_level(ctx: &Ctx, files: &[camino::Utf8PathBuf]) -> Result<()> {
     for path in files {
         let mut head = Vec::new();
         std::fs::File::open(path).and_then(|f| f.take(64 * 1024).read_to_end(&mut head)).with_context(|| format!("could not read '{path}'"))?;
-        levels.push(serde_json::json!({ "file": path, "level": crate::pack::isa::elf_level(&head) }));
+        levels.push(serde_json::json!({ "file": path, "level": floppies_format::elf::elf_level(&head) }));
     }
     ctx.out.data(&levels, || {
         levels

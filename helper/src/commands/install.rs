@@ -3,11 +3,11 @@ use serde_json::json;
 
 use super::confirm::{confirm, require_root};
 use super::{uninstall, Ctx};
-use crate::bundle::Bundle;
 use crate::cli::InstallArgs;
 use crate::journal::{Journal, Relation};
 use crate::steps::{self, Cx, Options};
 use crate::{lock, paths, preflight, runner};
+use floppies_format::bundle::Bundle;
 
 pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let bundle = Bundle::from_arg(ctx.global.bundle.as_deref(), "install")?;
@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     ctx.out.say(format!("Verifying {} ...", bundle.path));
     // Before anything is decompressed: a damaged payload must be named as such
     // (exit 3), not fail in the decoder while the manifest is read.
-    crate::archive::verify(bar.wrap_read(bundle.payload()?), &bundle.expected())?;
+    floppies_format::archive::verify(bar.wrap_read(bundle.payload()?), &bundle.expected())?;
     bar.finish_and_clear();
     let manifest = bundle.manifest()?;
     // The verified manifest says what this bundle is; the header alone is covered by no hash.
@@ -91,7 +91,7 @@ fn summary_text(version: &str, unchanged: bool) -> String {
 fn dry_run(
     ctx: &Ctx,
     bundle: &Bundle,
-    manifest: crate::manifest::Manifest,
+    manifest: floppies_format::manifest::Manifest,
     opts: Options,
     existing: Option<Journal>,
     all: &[Box<dyn steps::Step>],
@@ -148,7 +148,7 @@ mod tests {
         // A journal that cannot be read: reading it before the lock would fail on it, not on the lock.
         std::fs::create_dir(&state).unwrap();
         let err = lock_then_load(&lock_file, &state).err().expect("the lock is held");
-        assert_eq!(crate::error::classify(&err).0, crate::error::ExitCode::Locked, "{err:#}");
+        assert_eq!(floppies_format::error::classify(&err).0, floppies_format::error::ExitCode::Locked, "{err:#}");
         drop(other);
         std::fs::remove_dir(&state).unwrap();
         std::fs::write(&state, serde_json::to_string(&Journal::new("2.0", "test")).unwrap()).unwrap();

@@ -1,10 +1,10 @@
 use anyhow::{bail, Result};
 
 use super::Ctx;
-use crate::bundle::Bundle;
-use crate::error::{ExitCode, Failure};
 use crate::journal::Journal;
 use crate::{paths, preflight};
+use floppies_format::bundle::Bundle;
+use floppies_format::error::{ExitCode, Failure};
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let manifest = match ctx.global.bundle.as_deref() {

@@ -2,10 +2,10 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::Ctx;
-use crate::error::{ExitCode, Failure};
 use crate::journal::Journal;
 use crate::steps::{self, kube};
 use crate::{paths, runner};
+use floppies_format::error::{ExitCode, Failure};
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let Some(journal) = Journal::load(&paths::host(paths::STATE_FILE))? else {

@@ -4,10 +4,10 @@ use serde_json::json;
 use super::confirm::{confirm, require_root};
 use super::Ctx;
 use crate::cli::UninstallArgs;
-use crate::error::{ExitCode, Failure};
 use crate::journal::Journal;
 use crate::steps::{self, Cx, Options, UfwMode};
 use crate::{lock, paths, runner};
+use floppies_format::error::{ExitCode, Failure};
 
 pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
     let all = steps::install_steps();
@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
     // Once the data dir is gone so is the journal; the test bundle still says
     // what it is, in its manifest once the payload is verified (a header
     // saying "test" proves nothing: no hash covers it).
-    if let Some(b) = ctx.global.bundle.as_deref().and_then(|p| crate::bundle::Bundle::open(p).ok()) {
+    if let Some(b) = ctx.global.bundle.as_deref().and_then(|p| floppies_format::bundle::Bundle::open(p).ok()) {
         if b.header.profile == "test" && b.verify().is_ok() {
             if let Ok(m) = b.manifest() {
                 crate::fault::arm(&m.bundle.profile);

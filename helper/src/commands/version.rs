@@ -1,7 +1,7 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::bundle::Bundle;
+use floppies_format::bundle::Bundle;
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let helper = env!("CARGO_PKG_VERSION");

@@ -7,10 +7,10 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use super::collect::{k3s, Builtin};
-use crate::hashing::sha256_of;
 use crate::journal::Journal;
-use crate::manifest::{Manifest, Role};
 use crate::{http, paths, preflight, runner};
+use floppies_format::hashing::sha256_of;
+use floppies_format::manifest::{Manifest, Role};
 
 /// Logs per container, and how many containers at most.
 const LOG_LINES: &str = "--tail=500";
@@ -57,7 +57,7 @@ fn versions() -> String {
         }
         Ok(None) => out.push_str("not installed (no state.json)\n"),
         Err(e) => {
-            let _ = writeln!(out, "state.json unreadable: {}", crate::error::render(&e));
+            let _ = writeln!(out, "state.json unreadable: {}", floppies_format::error::render(&e));
         }
     }
     if let Some(m) = release_manifest() {
@@ -146,7 +146,7 @@ fn container_logs(limit: Duration) -> Result<String> {
                 if previous {
                     args.push("--previous");
                 }
-                let text = kubectl(&args, Duration::from_secs(10)).unwrap_or_else(|e| crate::error::render(&e));
+                let text = kubectl(&args, Duration::from_secs(10)).unwrap_or_else(|e| floppies_format::error::render(&e));
                 let start = text.len().saturating_sub(LOG_BYTES);
                 let start = (start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
                 let _ = writeln!(out, "===== {ns}/{name} container {container}{}\n{}", if previous { " (previous)" } else { "" }, &text[start..]);
@@ -177,7 +177,7 @@ fn http_check() -> Result<String> {
                 );
             }
             Err(e) => {
-                let _ = writeln!(out, "GET http://127.0.0.1/{key}: failed after {ms} ms: {}", crate::error::render(&e));
+                let _ = writeln!(out, "GET http://127.0.0.1/{key}: failed after {ms} ms: {}", floppies_format::error::render(&e));
             }
         }
     }

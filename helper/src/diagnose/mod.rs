@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use collect::{Item, Source};
 use redact::Redactor;
 
-use crate::error::{ExitCode, Failure};
 use crate::{paths, runner};
+use floppies_format::error::{ExitCode, Failure};
 
 #[derive(Debug, Serialize)]
 pub struct Entry {
@@ -182,7 +182,7 @@ fn gather(item: &Item, limit: Duration) -> (String, Option<i32>, bool, Option<St
                     }
                     (text, out.code, timed_out, None)
                 }
-                Err(e) => (String::new(), None, false, Some(crate::error::render(&e))),
+                Err(e) => (String::new(), None, false, Some(floppies_format::error::render(&e))),
             }
         }
         None => (String::new(), None, false, Some("bug: empty command".into())),
@@ -200,7 +200,7 @@ fn gather(item: &Item, limit: Duration) -> (String, Option<i32>, bool, Option<St
         },
         Source::Func(b) => match builtins::run(*b, limit) {
             Ok(text) => (text, None, false, None),
-            Err(e) => (String::new(), None, false, Some(crate::error::render(&e))),
+            Err(e) => (String::new(), None, false, Some(floppies_format::error::render(&e))),
         },
     }
 }

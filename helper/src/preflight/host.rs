@@ -4,7 +4,7 @@
 use std::fs;
 
 use super::{Check, Facts};
-use crate::manifest::Manifest;
+use floppies_format::manifest::Manifest;
 
 /// The ids the app's pods may run as (one id for user and group): above the
 /// login range (Ubuntu and Debian: 1000-59999) and below Debian's reserved

@@ -10,7 +10,7 @@ mod resources;
 
 use serde::Serialize;
 
-use crate::manifest::Manifest;
+use floppies_format::manifest::Manifest;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 
 use super::Check;
-use crate::manifest::{Manifest, Role};
 use crate::runner;
+use floppies_format::manifest::{Manifest, Role};
 
 const GIB: u64 = 1 << 30;
 const MEM_MIN: u64 = 2 * GIB;

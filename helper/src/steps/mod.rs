@@ -24,11 +24,11 @@ use serde_json::Value;
 use std::fs;
 use std::time::Instant;
 
-use crate::bundle::Bundle;
 use crate::journal::Journal;
-use crate::manifest::Manifest;
 use crate::paths;
 use crate::report::Reporter;
+use floppies_format::bundle::Bundle;
+use floppies_format::manifest::Manifest;
 
 /// What the firewall step does when ufw is active.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -215,8 +215,8 @@ pub fn run_uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>
         cx.out.say(format!("[{}/{n}] {:<12} {} ...", i + 1, step.name(), step.undo_summary()));
         crate::runner::log_line(&format!("== step {} (undo)", step.name()));
         if let Err(e) = step.undo(cx, &record) {
-            cx.out.warn(format!("{}: {}", step.name(), crate::error::render(&e)));
-            failures.push(format!("{}: {}", step.name(), crate::error::render(&e)));
+            cx.out.warn(format!("{}: {}", step.name(), floppies_format::error::render(&e)));
+            failures.push(format!("{}: {}", step.name(), floppies_format::error::render(&e)));
             continue;
         }
         cx.journal.forget(step.name());

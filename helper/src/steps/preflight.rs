@@ -5,8 +5,8 @@ use anyhow::{bail, Result};
 use serde_json::Value;
 
 use super::{Cx, Step};
-use crate::error::{ExitCode, Failure};
 use crate::preflight;
+use floppies_format::error::{ExitCode, Failure};
 
 pub struct Preflight;
 

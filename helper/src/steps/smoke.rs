@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 use super::{Cx, Step};
-use crate::error::{ExitCode, Failure};
-use crate::hashing::sha256_of;
 use crate::http;
-use crate::manifest::Role;
+use floppies_format::error::{ExitCode, Failure};
+use floppies_format::hashing::sha256_of;
+use floppies_format::manifest::Role;
 
 pub struct SmokeCheck;
 
@@ -54,7 +54,7 @@ impl Step for SmokeCheck {
                     return Ok(json!({ "checked": served.checked, "kept": served.kept }));
                 }
                 Err(e) if Instant::now() >= deadline => {
-                    bail!(Failure::new(ExitCode::Failed, format!("the application does not serve its content: {}", crate::error::render(&e)))
+                    bail!(Failure::new(ExitCode::Failed, format!("the application does not serve its content: {}", floppies_format::error::render(&e)))
                         .help("run 'sudo floppies diagnose' and send the file it writes to the vendor"))
                 }
                 Err(_) => std::thread::sleep(Duration::from_secs(2)),

@@ -12,8 +12,8 @@ use std::fs;
 use super::credentials::{self, write_private};
 use super::unpack::release_dir;
 use super::{Cx, Step};
-use crate::manifest::{Manifest, Role};
 use crate::paths;
+use floppies_format::manifest::{Manifest, Role};
 
 pub struct StageK3s;
 
@@ -102,7 +102,7 @@ fn config_path() -> Utf8PathBuf {
     paths::host(paths::K3S_CONFIG_DIR).join("config.yaml")
 }
 
-fn image_artifacts(m: &Manifest) -> impl Iterator<Item = &crate::manifest::Artifact> {
+fn image_artifacts(m: &Manifest) -> impl Iterator<Item = &floppies_format::manifest::Artifact> {
     m.artifacts.iter().filter(|a| matches!(a.role, Role::K3sImages | Role::AppImages))
 }
 

@@ -8,8 +8,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use super::{Cx, Step};
-use crate::hashing::sha256_of;
 use crate::paths;
+use floppies_format::hashing::sha256_of;
 
 pub struct Summary;
 

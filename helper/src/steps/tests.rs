@@ -3,9 +3,9 @@
 //! (systemd, k3s and the network are exercised in the VM harness.)
 
 use super::*;
-use crate::bundle::Bundle;
-use crate::pack::{assemble, oci, spec};
 use camino::{Utf8Path, Utf8PathBuf};
+use floppies_build::{assemble, oci, spec};
+use floppies_format::bundle::Bundle;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 

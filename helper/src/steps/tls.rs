@@ -64,23 +64,24 @@ fn read_customer(cert: &Utf8Path, key: &Utf8Path) -> Result<(String, String)> {
     let cert_pem = fs::read_to_string(cert).with_context(|| format!("could not read the certificate '{cert}'"))?;
     let key_pem = fs::read_to_string(key).with_context(|| format!("could not read the key '{key}'"))?;
     if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
-        anyhow::bail!(crate::error::Failure::new(crate::error::ExitCode::Usage, format!("'{cert}' holds no PEM certificate"))
+        anyhow::bail!(floppies_format::error::Failure::new(floppies_format::error::ExitCode::Usage, format!("'{cert}' holds no PEM certificate"))
             .help("pass the certificate (and its chain) in PEM form with --tls-cert"));
     }
     if !key_pem.contains("PRIVATE KEY-----") {
-        anyhow::bail!(crate::error::Failure::new(crate::error::ExitCode::Usage, format!("'{key}' holds no PEM private key"))
+        anyhow::bail!(floppies_format::error::Failure::new(floppies_format::error::ExitCode::Usage, format!("'{key}' holds no PEM private key"))
             .help("pass the unencrypted PEM private key with --tls-key"));
     }
     let pair = KeyPair::from_pem(&key_pem).with_context(|| format!("'{key}' is not a private key this installer can read (unencrypted PKCS#8, RSA or EC)"))?;
     let leaf = pem::parse_many(&cert_pem)
         .ok()
         .and_then(|blocks| blocks.into_iter().find(|b| b.tag() == "CERTIFICATE"))
-        .ok_or_else(|| crate::error::Failure::new(crate::error::ExitCode::Usage, format!("'{cert}' holds no readable PEM certificate")))?;
-    let cert_key = subject_public_key(leaf.contents())
-        .ok_or_else(|| crate::error::Failure::new(crate::error::ExitCode::Usage, format!("'{cert}' holds a certificate this installer cannot read")))?;
+        .ok_or_else(|| floppies_format::error::Failure::new(floppies_format::error::ExitCode::Usage, format!("'{cert}' holds no readable PEM certificate")))?;
+    let cert_key = subject_public_key(leaf.contents()).ok_or_else(|| {
+        floppies_format::error::Failure::new(floppies_format::error::ExitCode::Usage, format!("'{cert}' holds a certificate this installer cannot read"))
+    })?;
     if cert_key != pair.public_key_raw() {
-        anyhow::bail!(crate::error::Failure::new(
-            crate::error::ExitCode::Usage,
+        anyhow::bail!(floppies_format::error::Failure::new(
+            floppies_format::error::ExitCode::Usage,
             format!("the key '{key}' does not belong to the certificate '{cert}' (the first certificate in the file, the server's)")
         )
         .help("pass the private key that was issued with this certificate; the server certificate must come first in --tls-cert"));

@@ -50,7 +50,7 @@ impl Step for Unpack {
             }
             remove_stale_staging(dir.parent().expect("bug: release dir has no parent"))?;
             let bar = cx.out.bytes_bar(bundle.header.payload_size, "unpacking");
-            bundle.extract_with_progress(&dir, &bar)?;
+            bundle.extract_through(&dir, |r| bar.wrap_read(r))?;
             bar.finish_and_clear();
         }
         point_current(&bundle.header.version)?;

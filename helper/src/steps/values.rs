@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::stage::{MINIO_SECRET, READER_SECRET, TLS_SECRET};
 use super::Cx;
-use crate::manifest::{Manifest, Role};
 use crate::paths;
+use floppies_format::manifest::{Manifest, Role};
 
 /// The MinIO data directory as the node sees it.
 pub fn minio_data_path() -> String {

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 use super::{kube, Cx, Step};
-use crate::error::{ExitCode, Failure};
 use crate::paths;
+use floppies_format::error::{ExitCode, Failure};
 
 pub struct WaitReady;
 
@@ -56,7 +56,7 @@ fn wait_for(what: &str, deadline: Instant, cx: &Cx, check: fn() -> Result<Vec<St
         match check() {
             Ok(bad) if bad.is_empty() => return Ok(()),
             Ok(bad) => last = bad,
-            Err(e) => last = vec![crate::error::render(&e)],
+            Err(e) => last = vec![floppies_format::error::render(&e)],
         }
         if let Some(archive) = importing(&k3s_log()) {
             if said.as_ref() != Some(&archive) {

@@ -7,7 +7,7 @@ use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 use std::fs;
 
-use crate::manifest::Role;
+use floppies_format::manifest::Role;
 
 pub const FILE_NAME: &str = "provenance.json";
 

@@ -29,7 +29,7 @@ pub struct K3sArtifact {
     /// `uname -m` spelling: x86_64, aarch64.
     pub arch: String,
     /// `k3s-binary` or `k3s-images`.
-    pub role: crate::manifest::Role,
+    pub role: floppies_format::manifest::Role,
     pub url: String,
     /// The release's checksum file that lists this asset (read by `pin`).
     #[serde(default)]
@@ -124,9 +124,9 @@ mod tests {
     /// airgap/prod.json names the k3s that airgap/pins.json pins (x86_64).
     #[test]
     fn prod_set_matches_the_pins() {
-        let airgap = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../airgap");
+        let airgap = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../airgap");
         let pins = Pins::load(&airgap.join("pins.json")).unwrap();
-        let set = crate::pack::spec::ArtifactSet::load(&airgap.join("prod.json")).unwrap();
+        let set = crate::spec::ArtifactSet::load(&airgap.join("prod.json")).unwrap();
         let k3s = pins.k3s.expect("pins.json pins k3s");
         assert_eq!(set.k3s_version, k3s.version);
         for a in k3s.artifacts.iter().filter(|a| a.arch == "x86_64") {

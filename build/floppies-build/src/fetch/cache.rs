@@ -11,8 +11,8 @@ use std::io::{Read, Write};
 use ureq::http::Response;
 use ureq::Body;
 
-use crate::hashing::sha256_of;
-use crate::pack::registry::Unreachable;
+use crate::registry::Unreachable;
+use floppies_format::hashing::sha256_of;
 
 pub struct Cache {
     dir: Utf8PathBuf,
@@ -224,7 +224,7 @@ pub fn get_file(agent: &ureq::Agent, url: &str, from: u64) -> Result<Response<Bo
     if from > 0 {
         req = req.header("Range", &format!("bytes={from}-"));
     }
-    let resp = req.call().map_err(|e| crate::pack::registry::unreachable_error(url, e))?;
+    let resp = req.call().map_err(|e| crate::registry::unreachable_error(url, e))?;
     match resp.status().as_u16() {
         200 | 206 => Ok(resp),
         s => bail!("{url} answered {s}"),

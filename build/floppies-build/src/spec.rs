@@ -7,8 +7,8 @@ use std::fs;
 
 use super::provenance::Provenance;
 use super::{isa, oci, tarball};
-use crate::hashing::sha256_of;
-use crate::manifest::{self, Artifact, BundleInfo, Image, K3sInfo, Manifest, Role};
+use floppies_format::hashing::sha256_of;
+use floppies_format::manifest::{self, Artifact, BundleInfo, Image, K3sInfo, Manifest, Role};
 
 /// `airgap/<profile>.json`.
 #[derive(Debug, Deserialize)]

@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Read;
 
-use crate::manifest::Image;
-use crate::pack::fetch::cache::Cache;
-use crate::pack::registry::pull::Pulled;
-use crate::pack::registry::reference::is_tagged_name;
+use crate::fetch::cache::Cache;
+use crate::registry::pull::Pulled;
+use crate::registry::reference::is_tagged_name;
+use floppies_format::manifest::Image;
 
 /// The annotation containerd uses for the full image name on import.
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
@@ -55,7 +55,7 @@ pub fn standin(images: &[(String, u8)], out: &Utf8Path) -> Result<()> {
     let mut blobs = vec![(shared_digest.clone(), shared)];
     let mut index_entries = Vec::new();
     for (reference, level) in images {
-        let elf = super::isa::minimal_elf(*level);
+        let elf = floppies_format::elf::minimal_elf(*level);
         let own = layer_of(&[("usr/bin/stand-in", 0o755, &elf)])?;
         let own_digest = digest(&own);
         let config = serde_json::to_vec(&json!({
@@ -266,14 +266,14 @@ mod tests {
             }
         }
         assert_eq!(blobs, 9, "one shared layer, one layer per level, a config and a manifest per image");
-        let levels = super::super::isa::archive_levels(&a, "x86_64").unwrap();
+        let levels = crate::isa::archive_levels(&a, "x86_64").unwrap();
         let by_name: Vec<Option<u8>> = names.iter().map(|i| levels[&i.digest]).collect();
         assert_eq!(by_name, [Some(1), Some(2), Some(1)], "the build reads back the level each stand-in claims");
         // Compressed, as k3s ships its air-gap archive: the same names and levels.
         let zst = dir.join("a.tar.zst");
         fs::write(&zst, zstd::encode_all(&fs::read(&a).unwrap()[..], 3).unwrap()).unwrap();
         assert_eq!(image_names(&zst).unwrap(), names);
-        assert_eq!(super::super::isa::archive_levels(&zst, "x86_64").unwrap(), levels);
+        assert_eq!(crate::isa::archive_levels(&zst, "x86_64").unwrap(), levels);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

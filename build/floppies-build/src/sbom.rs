@@ -8,9 +8,9 @@ use camino::Utf8Path;
 use serde_json::{json, Value};
 use std::fs;
 
-use crate::bundle::Bundle;
-use crate::hashing::sha256_of;
-use crate::manifest::Artifact;
+use floppies_format::bundle::Bundle;
+use floppies_format::hashing::sha256_of;
+use floppies_format::manifest::Artifact;
 
 /// Writes the SBOM of the .run file RUN to OUT. CREATED is the SPDX
 /// creation time (RFC 3339): SOURCE_DATE_EPOCH's, for reproducible builds.
@@ -76,7 +76,7 @@ pub fn write(run: &Utf8Path, created: &str, out: &Utf8Path) -> Result<()> {
 
 fn artifact_package(id: &str, a: &Artifact, k3s_version: &str) -> Value {
     let version = match a.role {
-        crate::manifest::Role::K3sBinary | crate::manifest::Role::K3sImages => k3s_version,
+        floppies_format::manifest::Role::K3sBinary | floppies_format::manifest::Role::K3sImages => k3s_version,
         _ => "NOASSERTION",
     };
     // The source is a URL with a note after it, an image list, or a stand-in.

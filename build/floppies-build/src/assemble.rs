@@ -6,8 +6,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 
-use crate::hashing::sha256_of;
-use crate::header::{align, render_stub, Header};
+use floppies_format::hashing::sha256_of;
+use floppies_format::header::{align, render_stub, Header};
 
 pub struct Parts<'a> {
     pub stub_template: &'a Utf8Path,

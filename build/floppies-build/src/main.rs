@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand};
-use floppies::pack::{assemble, content, fetch, oci, sbom, spec};
+use floppies_build::{assemble, content, fetch, oci, provenance, sbom, spec};
 
 /// Builds floppies installer files.
 #[derive(Parser)]
@@ -111,7 +111,7 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", floppies::error::render(&err));
+            eprintln!("error: {}", floppies_format::error::render(&err));
             std::process::ExitCode::FAILURE
         }
     }
@@ -125,7 +125,7 @@ fn run(cli: Cli) -> Result<()> {
                 s = s.with_scratch_dir(&scratch);
             }
             if let Some(p) = provenance {
-                s = s.with_provenance(floppies::pack::provenance::Provenance::load(&p)?);
+                s = s.with_provenance(provenance::Provenance::load(&p)?);
             }
             let m = spec::pack(&s, &base, &version, &arch, level, &out).with_context(|| format!("could not pack '{set}'"))?;
             eprintln!("packed {} artifacts into {out}", m.artifacts.len());

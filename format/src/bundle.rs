@@ -58,12 +58,14 @@ impl Bundle {
     }
 
     pub fn extract(&self, target: &Utf8Path) -> Result<u64> {
-        self.extract_with_progress(target, &indicatif::ProgressBar::hidden())
+        self.extract_through(target, |r| r)
     }
 
-    /// Extracts, advancing `bar` by payload bytes read.
-    pub fn extract_with_progress(&self, target: &Utf8Path, bar: &indicatif::ProgressBar) -> Result<u64> {
-        archive::extract(bar.wrap_read(self.payload()?), &self.expected(), target).with_context(|| format!("could not extract '{}' into '{target}'", self.path))
+    /// Extracts through `wrap`, which sees every payload byte read (a
+    /// progress bar wraps the reader here, so this crate needs no terminal).
+    pub fn extract_through<R: Read + Send>(&self, target: &Utf8Path, wrap: impl FnOnce(Box<dyn Read + Send>) -> R) -> Result<u64> {
+        let payload: Box<dyn Read + Send> = Box::new(self.payload()?);
+        archive::extract(wrap(payload), &self.expected(), target).with_context(|| format!("could not extract '{}' into '{target}'", self.path))
     }
 
     /// Reads `manifest.json`, the payload's first entry, without reading the

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{BufWriter, Write};
 
-use crate::manifest;
+use floppies_format::manifest;
 
 /// zstd window cap: k3s's decoder refuses windows above 32 MiB (log 25).
 pub const WINDOW_LOG: u32 = 25;

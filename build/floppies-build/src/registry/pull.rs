@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::reference::{check_digest, Reference};
 use super::{Client, DOCKER_LIST, OCI_INDEX};
-use crate::pack::fetch::cache::Cache;
+use crate::fetch::cache::Cache;
 
 /// An OS/architecture as OCI indexes spell it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,13 +17,13 @@ use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
-use crate::manifest::Role;
-use crate::pack::oci;
-use crate::pack::provenance::{self, ArtifactPin, ImagePin, Provenance};
-use crate::pack::registry::mirrors::Mirrors;
-use crate::pack::registry::pull::{self, Platform, Pulled};
-use crate::pack::registry::{self, mirrors, Client, Reference, Unreachable};
+use crate::oci;
+use crate::provenance::{self, ArtifactPin, ImagePin, Provenance};
+use crate::registry::mirrors::Mirrors;
+use crate::registry::pull::{self, Platform, Pulled};
+use crate::registry::{self, mirrors, Client, Reference, Unreachable};
 use cache::{Cache, Memo};
+use floppies_format::manifest::Role;
 use pins::{K3sArtifact, PinnedImage, Pins};
 
 pub struct Options<'a> {

@@ -18,6 +18,8 @@ MIB=$((1024 * 1024))
 TAR_DET=(--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu)
 # shellcheck source=bench/payload.sh
 . "$BENCH_ROOT/bench/payload.sh"
+# shellcheck source=tests/lib/kit.sh
+. "$BENCH_ROOT/tests/lib/kit.sh"
 
 # Sets the work paths under DIR, emptied first (a bench never reuses old files).
 bench_init() {
@@ -36,10 +38,8 @@ bench_init() {
 
 # Reports every tool the bench lacks at once.
 check_bench_tools() {
-    local missing='' tool
-    for tool in makeself zstd tar gzip sha256sum python3; do
-        command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
-    done
+    local missing=''
+    need makeself zstd tar gzip sha256sum python3 || missing=" $KIT_MISSING"
     [ -x "$HELPER" ] && [ -x "$BUILD_TOOL" ] || missing="$missing $HELPER (run 'make helper')"
     if [ -n "$missing" ]; then
         echo "bench: missing:$missing (apt-get install makeself zstd python3)" >&2

@@ -9,6 +9,9 @@ set -u
 T=$(cd "$(dirname "$0")" && pwd)
 RESULTS=/dev/ttyS1
 export T RESULTS
+# shellcheck source=tests/lib/kit.sh
+. "$T/kit.sh"
+KIT_RESULTS=$RESULTS
 
 # The "# timeout: N" header of scenario file FILE (300 if absent).
 scenario_timeout() {
@@ -30,7 +33,8 @@ run_scenario() {
         return 0
     fi
     if [ "$_rc" -eq 124 ] || [ "$_rc" -eq 137 ]; then
-        printf 'FAIL %s timeout: not finished within %ss (phase %s)\n' "$_id" "$_limit" "$2" > "$RESULTS"
+        KIT_SUITE=$_id
+        fail timeout "not finished within ${_limit}s (phase $2)"
         journalctl -b --no-pager -n 300 > "$T/logs/$_id/journal-at-timeout.txt" 2>&1
         ps -eo pid,ppid,args > "$T/logs/$_id/ps-at-timeout.txt" 2>&1
     fi

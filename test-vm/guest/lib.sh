@@ -1,9 +1,14 @@
 # Sourced by every scenario in the guest (POSIX sh). Results go to the
-# results serial port, one line per check; logs go to the test disk.
+# results serial port, one line per check (pass, fail and the line format are
+# the test kit's, tests/lib/kit.sh, which test-vm/run puts on the test disk
+# beside this file); logs go to the test disk.
 #   T         the mounted test disk (bundle, scenarios, logs/)
 #   SCENARIO  the scenario's name (set by scenario_begin)
 #   SCENARIO_ID, PHASE  set by entry.sh: the scenario's file name, and which
 #             boot of it this is (1, or what next_boot asked for)
+
+# shellcheck source=tests/lib/kit.sh
+. "$T/kit.sh"
 
 BUNDLE=$T/floppies-installer.run
 # test: built from stand-ins (stand-in k3s, faults obeyed); production: real k3s.
@@ -11,6 +16,8 @@ PROFILE=$(sh "$BUNDLE" --info 2> /dev/null | awk '$1 == "profile" {print $2}')
 # shellcheck disable=SC2034 # used by the scenarios
 K3S=/opt/floppies/current/k3s/k3s
 RESULTS=${RESULTS:-/dev/ttyS1}
+KIT_RESULTS=$RESULTS
+KIT_ON_FAIL=dump_logs
 STANDIN_CONF=/etc/floppies-standin.conf
 # Changes a clean uninstall may leave, each harmless and not ours to undo:
 # - the run lock (a flock on tmpfs), and the locks any iptables -w or ufw call makes;
@@ -26,9 +33,11 @@ ALLOW_ALWAYS="$ALLOW_ALWAYS|^\\+(net/bridge/|net/netfilter/nf_conntrack_|nf_conn
 # Starts scenario NAME: its log dir, and a count of its failures.
 scenario_begin() {
     SCENARIO=$1
+    KIT_SUITE=$1
     LOGS=$T/logs/$SCENARIO
+    KIT_LOG=$LOGS/scenario.log
     mkdir -p "$LOGS"
-    FAILED=0
+    KIT_FAILED=0
     STEP=0
     cd /tmp || exit 1
     info "begin (phase ${PHASE:-1})"
@@ -53,8 +62,8 @@ next_boot() {
 
 # Ends the scenario; its exit code says whether any check failed.
 scenario_end() {
-    [ "$FAILED" -eq 0 ] && info "end: every check passed"
-    [ "$FAILED" -eq 0 ]
+    [ "$KIT_FAILED" -eq 0 ] && info "end: every check passed"
+    [ "$KIT_FAILED" -eq 0 ]
 }
 
 # A line for the host that is neither PASS nor FAIL.
@@ -63,10 +72,10 @@ info() {
     printf '%s INFO %s\n' "$(date +%T)" "$*" >> "$LOGS/scenario.log"
 }
 
-# skip WHY: the scenario cannot run with this bundle; says so and ends it.
+# skip WHY: the scenario cannot run with this bundle; says so and ends it
+# (in place of the kit's skip of one check).
 skip() {
-    printf 'SKIP %s whole-scenario: %s\n' "$SCENARIO" "$1" > "$RESULTS"
-    printf '%s SKIP %s\n' "$(date +%T)" "$1" >> "$LOGS/scenario.log"
+    kit_result SKIP whole-scenario "$1"
     exit 0
 }
 
@@ -76,20 +85,6 @@ needs_test_bundle() {
 }
 needs_real_k3s() {
     [ "$PROFILE" != test ] || skip "$1 (needs real k3s; a test bundle carries the stand-in)"
-}
-
-pass() {
-    printf 'PASS %s %s\n' "$SCENARIO" "$1" > "$RESULTS"
-    printf '%s PASS %s\n' "$(date +%T)" "$1" >> "$LOGS/scenario.log"
-}
-
-# fail CHECK REASON: reports it and dumps what helps to understand it.
-fail() {
-    FAILED=$((FAILED + 1))
-    printf 'FAIL %s %s: %s\n' "$SCENARIO" "$1" "$2" | head -c 600 > "$RESULTS"
-    printf '\n' > "$RESULTS"
-    printf '%s FAIL %s: %s\n' "$(date +%T)" "$1" "$2" >> "$LOGS/scenario.log"
-    dump_logs "$1"
 }
 
 # check CHECK REASON COMMAND...: PASS if COMMAND succeeds, else FAIL with REASON.
@@ -149,7 +144,7 @@ standin_mode() {
     fi
 }
 
-# Copies what explains a failure into LOGS/dump-CHECK/.
+# Copies what explains a failure into LOGS/dump-CHECK/ (the kit's KIT_ON_FAIL).
 dump_logs() {
     _d=$LOGS/dump-$(printf '%s' "$1" | tr -c 'a-zA-Z0-9_-' _)
     mkdir -p "$_d"

@@ -1,7 +1,8 @@
 """The docs describe what exists: every command in docs/operations.md and
 README.md is checked against the real --help output (subcommand and each
-option), and every host path the docs name appears in the code that
-creates or reads it. Run by tests/docs/run with the built .run file."""
+option), every host path the docs name appears in the code that
+creates or reads it, and test-vm/run --help names everything the script
+takes. Run by tests/docs/run with the built .run file."""
 
 import glob
 import os
@@ -74,7 +75,39 @@ def known_path(path, code):
     return False
 
 
+def check_vm_help():
+    """test-vm/run --help names every option its parse_args accepts, every
+    FLOPPIES_* variable it reads, every scenario file and every exit code."""
+    script = os.path.join(ROOT, "test-vm", "run")
+    out = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    text = out.stdout
+    check("test-vm/run --help exits 0 and prints the usage", out.returncode == 0 and text.startswith("Usage:"),
+          f"exit {out.returncode}: {(out.stdout + out.stderr)[:200]}")
+    src = open(script).read()
+    parse = re.search(r"^parse_args\(\) \{\n(.*?)^\}", src, re.S | re.M)
+    options = sorted({o for pat in re.findall(r"^\s*(-[-a-z|]+)\)", parse.group(1) if parse else "", re.M)
+                      for o in pat.split("|")})
+    missing = [o for o in options if not re.search(r"(^|[\s\[|,])" + re.escape(o) + r"\b", text, re.M)]
+    check(f"test-vm/run --help names every option it parses ({len(options)})", len(options) >= 7 and not missing,
+          f"parsed {options}; missing {missing}")
+    knobs = sorted(set(re.findall(r"\$\{(FLOPPIES_[A-Z0-9_]+)", src)))
+    missing = [k for k in knobs if not re.search(r"\b" + k + r"\b", text)]
+    check(f"test-vm/run --help names every FLOPPIES_* variable it reads ({len(knobs)})", knobs and not missing,
+          f"missing {missing}")
+    scenarios = sorted(os.path.basename(f)[:-3] for f in glob.glob(os.path.join(ROOT, "test-vm", "scenarios", "[0-9]*.sh")))
+    missing = [n for n in scenarios if not re.search(r"^\s+" + re.escape(n) + r"\s", text, re.M)]
+    check(f"test-vm/run --help lists every scenario under test-vm/scenarios/ ({len(scenarios)})",
+          scenarios and not missing, f"missing {missing}")
+    # Codes the script exits with itself; 1 is a failed check (main's last test).
+    codes = sorted({"1"} | set(re.findall(r"\bexit (\d+)", src)))
+    section = text.split("Exit codes:", 1)[-1] if "Exit codes:" in text else ""
+    missing = [c for c in codes if not re.search(r"^\s+" + c + r"\s", section, re.M)]
+    check(f"test-vm/run --help explains every exit code ({' '.join(codes)})", not missing,
+          f"missing {missing} under 'Exit codes:'")
+
+
 def main():
+    check_vm_help()
     docs = [os.path.join(ROOT, "docs", "operations.md"), os.path.join(ROOT, "README.md")]
     seen = set()
     for doc in docs:

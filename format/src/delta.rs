@@ -329,16 +329,6 @@ pub fn diff(new: impl Read, base: &BlobIndex, base_sha256: &str, carried: impl W
     let mut out = tally(carried);
     let mut whole = tally(io::sink());
     let mut segments: Vec<Segment> = Vec::new();
-    let mut push_carried = |segments: &mut Vec<Segment>, n: u64| {
-        if n == 0 {
-            return;
-        }
-        if let Some(Segment::Carried { size }) = segments.last_mut() {
-            *size += n;
-        } else {
-            segments.push(Segment::Carried { size: n });
-        }
-    };
     let mut scanner = Scanner::new(TeeReader { inner: new, out: &mut whole });
     while let Some(entry) = scanner.next()? {
         out.write_all(&entry.header).context("could not write the carried bytes")?;
@@ -375,6 +365,18 @@ pub fn diff(new: impl Read, base: &BlobIndex, base_sha256: &str, carried: impl W
     let sha256 = hex::encode(std::mem::take(&mut whole.hasher).finalize());
     let size = whole.bytes;
     Ok(Recipe { size, sha256, base_sha256: base_sha256.to_string(), carried_size: out.bytes, segments })
+}
+
+/// Appends N carried bytes, extending the last run if it is one.
+fn push_carried(segments: &mut Vec<Segment>, n: u64) {
+    if n == 0 {
+        return;
+    }
+    if let Some(Segment::Carried { size }) = segments.last_mut() {
+        *size += n;
+    } else {
+        segments.push(Segment::Carried { size: n });
+    }
 }
 
 /// Rebuilds the archive RECIPE describes into OUT from CARRIED (the update's

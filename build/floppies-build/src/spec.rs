@@ -126,7 +126,7 @@ fn describe(file: &Utf8Path, path: &str, input: &Input, arch: &str, provenance: 
         Some(p) => pinned(p, input.role, &sha256, &mut images).with_context(|| format!("artifact '{path}' ('{file}')"))?,
         None => None,
     };
-    Ok(Artifact { path: path.to_string(), role: input.role, size, sha256, source: input.source.clone(), pinned, images })
+    Ok(Artifact { path: path.to_string(), role: input.role, size, sha256, source: input.source.clone(), pinned, images, origin: None })
 }
 
 /// How fetch pinned the k3s files (checked to be the very bytes it gathered)

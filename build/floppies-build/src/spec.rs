@@ -109,6 +109,7 @@ pub fn pack(set: &ArtifactSet, base: &Utf8Path, version: &str, arch: &str, level
         bundle: BundleInfo { name: set.name.clone(), version: version.to_string(), profile: set.profile.clone(), arch: arch.to_string() },
         k3s: K3sInfo { version: set.k3s_version.clone() },
         artifacts,
+        base: None,
     };
     let json = serde_json::to_vec_pretty(&manifest).context("bug: manifest not serialisable")?;
     tarball::write(out, &json, &mut files, level)?;

@@ -64,6 +64,7 @@ test-bundle: dist/floppies-installer-test.run out/previous/floppies-installer-te
 		out/rebuilt/floppies-installer-test.run $(TEST_UPDATE)
 
 $(TEST_UPDATE): dist/floppies-installer-test.run out/previous/floppies-installer-test.run
+	rm -f out/update/floppies-installer-*-from-*.run*
 	OUT_DIR=$(CURDIR)/out/update-build DIST_DIR=$(CURDIR)/out/update \
 		build/bundle update out/previous/floppies-installer-test.run dist/floppies-installer-test.run
 

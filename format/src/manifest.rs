@@ -21,12 +21,15 @@ pub struct Manifest {
 }
 
 /// The build an update file takes its other artifacts from: a version and
-/// the payload sha256 that tells its builds apart.
+/// the payload sha256 that tells its builds apart; and the payload sha256 of
+/// the full file of the new release, which the host records as its build, so
+/// that it is installed as if from that file (and a later update can name it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BaseRelease {
     pub version: String,
     pub payload_sha256: String,
+    pub full_payload_sha256: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,7 +162,8 @@ impl Manifest {
             }
         }
         if let Some(base) = &self.base {
-            if !is_plain_name(&base.version) || base.payload_sha256.len() != 64 || !base.payload_sha256.bytes().all(|c| c.is_ascii_hexdigit()) {
+            let is_sha = |s: &str| s.len() == 64 && s.bytes().all(|c| c.is_ascii_hexdigit());
+            if !is_plain_name(&base.version) || !is_sha(&base.payload_sha256) || !is_sha(&base.full_payload_sha256) {
                 bail!(bad(format!("manifest.json names a base release '{}' ({}) that is not a version and a sha256", base.version, base.payload_sha256)));
             }
         }
@@ -266,7 +270,7 @@ mod tests {
         let full = manifest("images/app-images.tar");
         assert!(!full.is_update(), "a full manifest (no base, no origin) reads as it always did");
         let mut m = full.clone();
-        m.base = Some(BaseRelease { version: "0.0.1-test".into(), payload_sha256: "ef".repeat(32) });
+        m.base = Some(BaseRelease { version: "0.0.1-test".into(), payload_sha256: "ef".repeat(32), full_payload_sha256: "12".repeat(32) });
         let err = format!("{:#}", m.check(&header()).unwrap_err());
         assert!(err.contains("not where the artifact 'images/app-images.tar' comes from"), "{err}");
         m.artifacts[0].origin = Some(Origin::Blobs {

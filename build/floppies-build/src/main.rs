@@ -79,6 +79,17 @@ enum Command {
         #[arg(long)]
         out_dir: Utf8PathBuf,
     },
+    /// Rebuild the full release an update file describes from the base's
+    /// unpacked payload, checking every artifact's sha256 (what install does)
+    Replay {
+        #[arg(long)]
+        update: Utf8PathBuf,
+        /// The base's payload, unpacked (--extract)
+        #[arg(long)]
+        base_dir: Utf8PathBuf,
+        #[arg(long)]
+        out: Utf8PathBuf,
+    },
     /// Write an OCI image archive of small stand-in images for the test profile
     StandinImages {
         /// An image name containerd will import (repeatable)
@@ -183,6 +194,10 @@ fn run(cli: Cli) -> Result<()> {
                 s.full_bytes
             );
             println!("{out}");
+        }
+        Command::Replay { update, base_dir, out } => {
+            update::replay(&update, &base_dir, &out).with_context(|| format!("could not rebuild the release of '{update}'"))?;
+            eprintln!("rebuilt the release of {update} into {out}; every artifact has its manifest's sha256");
         }
         Command::StandinImages { reference, pins, stamp, out } => {
             let mut images: Vec<(String, u8)> = reference.into_iter().map(|r| (r, 1)).collect();

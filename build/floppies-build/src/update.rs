@@ -56,7 +56,11 @@ pub fn pack(base: &Utf8Path, new: &Utf8Path, scratch: &Utf8Path, level: i32, out
     base_bundle.extract(&base_dir)?;
     new_bundle.extract(&new_dir)?;
     let mut manifest = nm.clone();
-    manifest.base = Some(BaseRelease { version: bm.bundle.version.clone(), payload_sha256: base_bundle.header.payload_sha256.clone() });
+    manifest.base = Some(BaseRelease {
+        version: bm.bundle.version.clone(),
+        payload_sha256: base_bundle.header.payload_sha256.clone(),
+        full_payload_sha256: new_bundle.header.payload_sha256.clone(),
+    });
     let mut files = Vec::new();
     let mut carried_bytes = 0;
     for a in &mut manifest.artifacts {
@@ -122,6 +126,50 @@ fn origin_of(a: &Artifact, base: &Manifest, base_dir: &Utf8Path, new_dir: &Utf8P
     let recipe_file: Utf8PathBuf = delta_dir.parent().context("bug: delta dir has no parent")?.join(&recipe_path);
     fs::write(&recipe_file, serde_json::to_vec(&recipe)?).with_context(|| format!("could not write '{recipe_file}'"))?;
     Ok(Origin::Blobs { base_path: b.path.clone(), recipe: recipe_path, carried: carried_path })
+}
+
+/// Rebuilds the full release an update file describes into OUT, from
+/// BASE_DIR, the base's payload unpacked (every artifact at its payload
+/// path): what install does on a host, with the base laid out as in its
+/// file. For the bench and for checking an update file before shipping it.
+pub fn replay(update: &Utf8Path, base_dir: &Utf8Path, out: &Utf8Path) -> Result<()> {
+    let bundle = Bundle::open(update)?;
+    let m = bundle.manifest()?;
+    if !m.is_update() {
+        bail!("'{update}' is a full installer file, not an update");
+    }
+    let payload = out.with_file_name(format!(".{}.payload", out.file_name().unwrap_or("out")));
+    if fs::symlink_metadata(&payload).is_ok() {
+        fs::remove_dir_all(&payload).with_context(|| format!("could not remove '{payload}'"))?;
+    }
+    bundle.extract(&payload)?;
+    for a in &m.artifacts {
+        let dst = out.join(&a.path);
+        fs::create_dir_all(dst.parent().context("bug: an artifact path has no parent")?)?;
+        match a.origin.as_ref().context("bug: an update's artifact without an origin")? {
+            Origin::Carried => fs::rename(payload.join(&a.path), &dst).with_context(|| format!("the update lacks '{}'", a.path))?,
+            Origin::Base { path } => {
+                fs::copy(base_dir.join(path), &dst).with_context(|| format!("could not copy the base's '{path}'"))?;
+            }
+            Origin::Blobs { base_path, recipe, carried } => {
+                let recipe: delta::Recipe = serde_json::from_slice(&fs::read(payload.join(recipe))?).context("the update's recipe is not valid")?;
+                let base_file = base_dir.join(base_path);
+                let indexed = delta::index(BufReader::with_capacity(1 << 20, fs::File::open(&base_file)?))?;
+                if indexed.sha256 != recipe.base_sha256 {
+                    bail!("'{base_file}' is not the base this update needs (sha256 {}, needs {})", indexed.sha256, recipe.base_sha256);
+                }
+                let mut base = BufReader::with_capacity(1 << 20, fs::File::open(&base_file)?);
+                let carried = BufReader::new(fs::File::open(payload.join(carried))?);
+                let w = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(&dst)?);
+                delta::reassemble(&recipe, carried, &mut base, &indexed.blobs, w)?;
+            }
+        }
+        let (sha, size) = floppies_format::hashing::sha256_of(BufReader::new(fs::File::open(&dst)?))?;
+        if sha != a.sha256 || size != a.size {
+            bail!("'{}' rebuilt as {size} bytes with sha256 {sha}, not {} bytes with {}", a.path, a.size, a.sha256);
+        }
+    }
+    fs::remove_dir_all(&payload).with_context(|| format!("could not remove '{payload}'"))
 }
 
 #[cfg(test)]

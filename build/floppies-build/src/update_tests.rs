@@ -78,7 +78,8 @@ fn an_update_carries_what_changed_and_rebuilds_the_image_archive_byte_for_byte()
     let s = pack(&base, &new, &r.dir.join("scratch"), 3, &payload).unwrap();
     let m = &s.manifest;
     let base_sha = Bundle::open(&base).unwrap().header.payload_sha256;
-    assert_eq!(m.base, Some(BaseRelease { version: "0.0.1-test".into(), payload_sha256: base_sha }));
+    let full = Bundle::open(&new).unwrap().header.payload_sha256;
+    assert_eq!(m.base, Some(BaseRelease { version: "0.0.1-test".into(), payload_sha256: base_sha, full_payload_sha256: full }));
     assert_eq!(m.bundle.version, "0.0.2-test");
     for unchanged in ["k3s/k3s", "images/k3s-airgap-images.tar", "charts/floppies.tgz"] {
         assert_eq!(origin(m, unchanged), Origin::Base { path: unchanged.into() }, "{unchanged}");
@@ -106,6 +107,28 @@ fn an_update_carries_what_changed_and_rebuilds_the_image_archive_byte_for_byte()
     assert_eq!(rebuilt, fs::read(new_dir.join("images/app-images.tar")).unwrap(), "the full bundle's bytes");
     assert!(recipe.from_base_size() > 0, "the shared stand-in layer comes from the base");
     assert!(s.carried_bytes < s.full_bytes);
+
+    // The whole release, as replay (and install) rebuild it, is the full one.
+    let update = r.dir.join("update.run");
+    r.assemble(&payload, "0.0.2-test", &update);
+    let replayed = r.dir.join("replayed");
+    replay(&update, &base_dir, &replayed).unwrap();
+    let mut full = walk(&new_dir);
+    full.retain(|p| p != "manifest.json");
+    assert_eq!(walk(&replayed), full);
+    for p in &full {
+        assert_eq!(fs::read(replayed.join(p)).unwrap(), fs::read(new_dir.join(p)).unwrap(), "{p}");
+    }
+    // Against another base, it is refused, naming the file.
+    let other = r.dir.join("other-base");
+    fs::create_dir_all(other.join("images")).unwrap();
+    for p in walk(&base_dir) {
+        fs::create_dir_all(other.join(&p).parent().unwrap()).unwrap();
+        fs::copy(base_dir.join(&p), other.join(&p)).unwrap();
+    }
+    fs::copy(new_dir.join("images/app-images.tar"), other.join("images/app-images.tar")).unwrap();
+    let err = format!("{:#}", replay(&update, &other, &r.dir.join("replayed-2")).unwrap_err());
+    assert!(err.contains("is not the base this update needs"), "{err}");
 }
 
 #[test]

@@ -110,8 +110,10 @@ pin: helper
 
 ## Measure verify + extract against makeself and the zstd|tar floor (bench/results/latest.json),
 ## on the parts of make upstream when they are built (UPSTREAM_DIR=out/upstream), else on /usr files.
+## Then the sizes of update files for a content, a chart and an image layer change (bench/results/update.json).
 bench: helper
 	bench/run
+	bench/update
 
 ## Print the table of bench/results/latest.json and plot its rounds (bench/results/latest.png).
 bench-report:

@@ -12,6 +12,7 @@ pub mod journal;
 pub mod lock;
 pub mod paths;
 pub mod preflight;
+pub mod rebase;
 pub mod report;
 pub mod runner;
 pub mod steps;

@@ -121,6 +121,8 @@ pub fn install_steps() -> Vec<Box<dyn Step>> {
 }
 
 pub use credentials::{data_dir, dir as credentials_dir, read_minio_env, read_reader_env};
+/// Where the stage step puts an image archive and the chart (an update reads the base's there).
+pub use stage::{file_name as image_file_name, CHART_FILE};
 
 /// One line of a `--dry-run` plan.
 #[derive(Debug, serde::Serialize)]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use std::fs;
 
 use super::{Cx, Step};
-use crate::paths;
+use crate::{paths, rebase};
 
 pub struct Unpack;
 
@@ -49,9 +49,20 @@ impl Step for Unpack {
                 fs::remove_dir_all(&dir).with_context(|| format!("could not remove the incomplete '{dir}'"))?;
             }
             remove_stale_staging(dir.parent().expect("bug: release dir has no parent"))?;
-            let bar = cx.out.bytes_bar(bundle.header.payload_size, "unpacking");
-            bundle.extract_through(&dir, |r| bar.wrap_read(r))?;
-            bar.finish_and_clear();
+            match cx.manifest.as_ref().filter(|m| m.is_update()) {
+                // An update file's release was rebuilt and verified before the upgrade began.
+                Some(m) => {
+                    let places = rebase::Places::on_host();
+                    let staged = rebase::staged(&places, m)
+                        .context("the release this update file rebuilt is gone; run its install again while the base release is installed, or use the full installer file")?;
+                    rebase::place(&places, &staged, &dir)?;
+                }
+                None => {
+                    let bar = cx.out.bytes_bar(bundle.header.payload_size, "unpacking");
+                    bundle.extract_through(&dir, |r| bar.wrap_read(r))?;
+                    bar.finish_and_clear();
+                }
+            }
         }
         point_current(&bundle.header.version)?;
         Ok(json!({ "release_dir": dir, "version": bundle.header.version }))

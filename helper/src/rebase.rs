@@ -23,7 +23,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
 use crate::journal::Journal;
-use crate::paths;
+use crate::layout::Layout;
 use floppies_format::bundle::Bundle;
 use floppies_format::delta::{self, Recipe};
 use floppies_format::error::{ExitCode, Failure};
@@ -31,8 +31,7 @@ use floppies_format::hashing::sha256_of;
 use floppies_format::header::Header;
 use floppies_format::manifest::{Artifact, BaseRelease, Manifest, Origin, Role};
 
-/// The host directories an update reads from and writes to. Built once
-/// from the host's paths (`on_host`), or over a scratch root in tests.
+/// The host directories an update reads from and writes to, from the host's layout.
 #[derive(Clone, Debug)]
 pub struct Places {
     /// /opt/floppies/releases: the base's release directory is below it.
@@ -46,23 +45,12 @@ pub struct Places {
 }
 
 impl Places {
-    pub fn on_host() -> Places {
+    pub fn of(layout: &Layout) -> Places {
         Places {
-            releases: paths::host(paths::OPT_DIR).join("releases"),
-            k3s_images: paths::host(paths::K3S_IMAGES_DIR),
-            k3s_static_charts: paths::host(paths::K3S_STATIC_CHARTS_DIR),
-            data: paths::host(paths::DATA_DIR),
-        }
-    }
-
-    #[cfg(test)]
-    pub fn under(root: &Utf8Path) -> Places {
-        let at = |p: &str| root.join(p.trim_start_matches('/'));
-        Places {
-            releases: at(paths::OPT_DIR).join("releases"),
-            k3s_images: at(paths::K3S_IMAGES_DIR),
-            k3s_static_charts: at(paths::K3S_STATIC_CHARTS_DIR),
-            data: at(paths::DATA_DIR),
+            releases: layout.opt_dir().join("releases"),
+            k3s_images: layout.k3s_images_dir(),
+            k3s_static_charts: layout.k3s_static_charts_dir(),
+            data: layout.data_dir(),
         }
     }
 }

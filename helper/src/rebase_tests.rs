@@ -110,7 +110,7 @@ fn an_update_rebuilds_the_full_release_from_the_base_and_refuses_any_other_host(
     let m = upd.manifest().unwrap();
     assert_eq!(identity(&upd.header, &m).payload_sha256, new.header.payload_sha256, "installs as the full file's build");
 
-    let places = Places::under(&dir.join("root"));
+    let places = Places::of(&crate::layout::Layout::at(dir.join("root")));
     let refused = check(&places, &m, None).unwrap_err();
     let (code, help) = floppies_format::error::classify(&refused);
     assert_eq!(code, ExitCode::Preflight);

@@ -21,7 +21,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod release prereqs network-check test-bundle helper upstream test test-deps test-vm bench bench-report pin clean
+.PHONY: all prod update release prereqs network-check test-bundle helper upstream test test-deps test-vm bench bench-report pin clean
 
 all: prod
 
@@ -29,6 +29,17 @@ all: prod
 ## null pins resolved now from the release's checksum file or the registry.
 prod: network-check helper
 	build/bundle prod
+
+## An update file from FROM (the full installer of the release on the customer's
+## host) to this build, carrying only what changed:
+## dist/floppies-installer-VERSION-from-OLDVERSION.run (docs/operations.md, "Update files").
+ifneq ($(filter update,$(MAKECMDGOALS)),)
+ifeq ($(FROM),)
+$(error make update needs FROM=the full installer file of the release the customer has installed)
+endif
+endif
+update: prod
+	build/bundle update "$(FROM)" dist/floppies-installer.run
 
 ## Before anything is compiled: does any upstream host the pins name answer?
 ## (none: fail at once, naming each; OFFLINE=1 skips it)
@@ -46,9 +57,16 @@ prereqs:
 
 ## The test installer, built offline from stand-ins (never a release), an
 ## older-version one the VM upgrade scenario starts from, and a rebuild of the
-## same version with other content (VM scenario 13).
+## same version with other content (VM scenario 13), and an update file from the
+## older one to this one (VM scenario 14).
+TEST_UPDATE := out/update/floppies-installer-$(VERSION)-test-from-0.0.1-test.run
 test-bundle: dist/floppies-installer-test.run out/previous/floppies-installer-test.run \
-		out/rebuilt/floppies-installer-test.run
+		out/rebuilt/floppies-installer-test.run $(TEST_UPDATE)
+
+$(TEST_UPDATE): dist/floppies-installer-test.run out/previous/floppies-installer-test.run
+	rm -f out/update/floppies-installer-*-from-*.run*
+	OUT_DIR=$(CURDIR)/out/update-build DIST_DIR=$(CURDIR)/out/update \
+		build/bundle update out/previous/floppies-installer-test.run dist/floppies-installer-test.run
 
 out/previous/floppies-installer-test.run: dist/floppies-installer-test.run
 	VERSION=0.0.1 OUT_DIR=$(CURDIR)/out/previous-build DIST_DIR=$(CURDIR)/out/previous build/bundle test
@@ -92,8 +110,10 @@ pin: helper
 
 ## Measure verify + extract against makeself and the zstd|tar floor (bench/results/latest.json),
 ## on the parts of make upstream when they are built (UPSTREAM_DIR=out/upstream), else on /usr files.
+## Then the sizes of update files for a content, a chart and an image layer change (bench/results/update.json).
 bench: helper
 	bench/run
+	bench/update
 
 ## Print the table of bench/results/latest.json and plot its rounds (bench/results/latest.png).
 bench-report:

@@ -355,7 +355,7 @@ main() {
     check_tools || return "$EXIT_FAILED"
     verify_size || return
     case "$1" in
-        --check) check_parts ;;
+        --check) check_parts && run_helper debug update-of ;;
         --info) print_info && run_helper debug manifest ;;
         --list) run_helper debug payload-list ;;
         --extract)

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod bundle;
+pub mod delta;
 pub mod elf;
 pub mod error;
 pub mod hashing;

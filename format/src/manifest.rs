@@ -15,6 +15,21 @@ pub struct Manifest {
     pub bundle: BundleInfo,
     pub k3s: K3sInfo,
     pub artifacts: Vec<Artifact>,
+    /// Only in an update file: the one build it must be installed over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseRelease>,
+}
+
+/// The build an update file takes its other artifacts from: a version and
+/// the payload sha256 that tells its builds apart; and the payload sha256 of
+/// the full file of the new release, which the host records as its build, so
+/// that it is installed as if from that file (and a later update can name it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseRelease {
+    pub version: String,
+    pub payload_sha256: String,
+    pub full_payload_sha256: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,6 +64,24 @@ pub struct Artifact {
     pub pinned: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<Image>,
+    /// Only in an update file: where the artifact's bytes come from. Absent,
+    /// they are in the payload at `path`, as in every full file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// How an update file supplies one artifact of the new release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Origin {
+    /// Carried whole in the payload at the artifact's path.
+    Carried,
+    /// The base release's artifact at `path`, unchanged (the same sha256).
+    Base { path: String },
+    /// Rebuilt from the base's archive at `base_path` and the blobs this file
+    /// carries: the recipe (format::delta::Recipe, JSON) and the carried
+    /// bytes are payload files.
+    Blobs { base_path: String, recipe: String, carried: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +125,21 @@ impl Manifest {
         self.bundle.profile != "prod"
     }
 
+    /// Whether this is an update file (it needs its base on the host).
+    pub fn is_update(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// The payload files that hold an artifact's bytes: its path, or for an
+    /// update, what its origin names inside the payload.
+    pub fn payload_paths(a: &Artifact) -> Vec<&str> {
+        match &a.origin {
+            None | Some(Origin::Carried) => vec![a.path.as_str()],
+            Some(Origin::Base { .. }) => vec![],
+            Some(Origin::Blobs { recipe, carried, .. }) => vec![recipe.as_str(), carried.as_str()],
+        }
+    }
+
     /// Refuses a manifest that would make us act outside the release: every
     /// artifact path must be plain and relative (`a/b`, no root, `.` or
     /// `..`), and the bundle's version, profile and arch must be the stub
@@ -100,6 +148,24 @@ impl Manifest {
     pub fn check(&self, header: &Header) -> Result<()> {
         for a in &self.artifacts {
             check_artifact_path(&a.path).map_err(|why| bad(format!("manifest.json lists the artifact '{}': {why}", a.path)))?;
+            let from_base = match &a.origin {
+                Some(Origin::Base { path }) | Some(Origin::Blobs { base_path: path, .. }) => Some(path),
+                _ => None,
+            };
+            for p in Manifest::payload_paths(a).into_iter().chain(from_base.map(String::as_str)) {
+                check_artifact_path(p).map_err(|why| bad(format!("manifest.json names '{p}' for the artifact '{}': {why}", a.path)))?;
+            }
+            match (&a.origin, &self.base) {
+                (None, Some(_)) => bail!(bad(format!("manifest.json names a base release but not where the artifact '{}' comes from", a.path))),
+                (Some(_), None) => bail!(bad(format!("manifest.json gives the artifact '{}' an origin but names no base release", a.path))),
+                _ => {}
+            }
+        }
+        if let Some(base) = &self.base {
+            let is_sha = |s: &str| s.len() == 64 && s.bytes().all(|c| c.is_ascii_hexdigit());
+            if !is_plain_name(&base.version) || !is_sha(&base.payload_sha256) || !is_sha(&base.full_payload_sha256) {
+                bail!(bad(format!("manifest.json names a base release '{}' ({}) that is not a version and a sha256", base.version, base.payload_sha256)));
+            }
         }
         let b = &self.bundle;
         for (what, ours, theirs) in [("version", &b.version, &header.version), ("profile", &b.profile, &header.profile), ("arch", &b.arch, &header.arch)] {
@@ -200,8 +266,46 @@ mod tests {
     }
 
     #[test]
+    fn an_update_names_its_base_and_each_artifact_s_origin() {
+        let full = manifest("images/app-images.tar");
+        assert!(!full.is_update(), "a full manifest (no base, no origin) reads as it always did");
+        let mut m = full.clone();
+        m.base = Some(BaseRelease { version: "0.0.1-test".into(), payload_sha256: "ef".repeat(32), full_payload_sha256: "12".repeat(32) });
+        let err = format!("{:#}", m.check(&header()).unwrap_err());
+        assert!(err.contains("not where the artifact 'images/app-images.tar' comes from"), "{err}");
+        m.artifacts[0].origin = Some(Origin::Blobs {
+            base_path: "images/app-images.tar".into(),
+            recipe: "delta/images/app-images.tar.recipe.json".into(),
+            carried: "delta/images/app-images.tar.blobs".into(),
+        });
+        m.check(&header()).unwrap();
+        assert!(m.is_update());
+        assert_eq!(Manifest::payload_paths(&m.artifacts[0]), ["delta/images/app-images.tar.recipe.json", "delta/images/app-images.tar.blobs"]);
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(json.contains(r#""origin":{"kind":"blobs","base_path":"#), "{json}");
+        assert_eq!(serde_json::from_str::<Manifest>(&json).unwrap(), m);
+        m.artifacts[0].origin = Some(Origin::Base { path: "../../etc/shadow".into() });
+        assert!(format!("{:#}", m.check(&header()).unwrap_err()).contains("names '../../etc/shadow'"));
+        m.artifacts[0].origin = Some(Origin::Carried);
+        m.base.as_mut().unwrap().payload_sha256 = "not a sum".into();
+        assert!(format!("{:#}", m.check(&header()).unwrap_err()).contains("not a version and a sha256"));
+        let mut stray = full;
+        stray.artifacts[0].origin = Some(Origin::Carried);
+        assert!(format!("{:#}", stray.check(&header()).unwrap_err()).contains("an origin but names no base release"));
+    }
+
+    #[test]
     fn roles_are_kebab_case_and_unknown_fields_refused() {
-        let a = Artifact { path: "k3s/k3s".into(), role: Role::K3sBinary, size: 1, sha256: "00".into(), source: "x".into(), pinned: None, images: vec![] };
+        let a = Artifact {
+            path: "k3s/k3s".into(),
+            role: Role::K3sBinary,
+            size: 1,
+            sha256: "00".into(),
+            source: "x".into(),
+            pinned: None,
+            images: vec![],
+            origin: None,
+        };
         let json = serde_json::to_string(&a).unwrap();
         assert!(json.contains("\"k3s-binary\""), "{json}");
         assert!(!json.contains("images"));

@@ -88,6 +88,8 @@ pub struct DiagnoseArgs {
 pub enum DebugCommand {
     /// Print the bundle's manifest: what it holds (the contents part of the stub's --info)
     Manifest,
+    /// Say whether this is an update file, and which build it installs over (the end of the stub's --check)
+    UpdateOf,
     /// Verify the payload's sha256 without unpacking
     PayloadVerify,
     /// List the payload's entries and verify its sha256

@@ -15,6 +15,7 @@ pub mod kube;
 pub mod layout;
 pub mod lock;
 pub mod preflight;
+pub mod rebase;
 pub mod report;
 pub mod runner;
 pub mod steps;

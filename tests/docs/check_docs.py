@@ -31,7 +31,7 @@ def helper_help(words):
 
 STUB_OPTIONS = {"--check", "--info", "--list", "--extract", "--help", "--version"}
 # Commands as the docs show them: `sudo sh floppies-installer.run ...`, `floppies ...`.
-COMMAND = re.compile(r"^(?:sudo )?(?:sh floppies-installer(?:-NEW)?\.run|floppies) (.*)$")
+COMMAND = re.compile(r"^(?:sudo )?(?:sh floppies-installer(?:-NEW(?:-from-OLD)?)?\.run|floppies) (.*)$")
 
 
 def commands_in(path):

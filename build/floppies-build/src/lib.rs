@@ -14,3 +14,4 @@ pub mod registry;
 pub mod sbom;
 pub mod spec;
 pub mod tarball;
+pub mod update;

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand};
-use floppies_build::{assemble, content, fetch, oci, provenance, sbom, spec};
+use floppies_build::{assemble, content, fetch, oci, provenance, sbom, spec, update};
 
 /// Builds floppies installer files.
 #[derive(Parser)]
@@ -56,6 +56,40 @@ enum Command {
         #[arg(long)]
         out: Utf8PathBuf,
     },
+    /// Write an update file: NEW's release carrying only what changed since
+    /// BASE (both full installer files); named floppies-installer-NEW-from-BASE.run
+    Update {
+        /// The full installer file of the release on the customer's host
+        #[arg(long)]
+        base: Utf8PathBuf,
+        /// The full installer file of the new release
+        #[arg(long)]
+        new: Utf8PathBuf,
+        #[arg(long)]
+        stub: Utf8PathBuf,
+        #[arg(long)]
+        helper: Utf8PathBuf,
+        /// Scratch directory (emptied first)
+        #[arg(long)]
+        scratch: Utf8PathBuf,
+        /// zstd level
+        #[arg(long, default_value_t = 12)]
+        level: i32,
+        /// The directory the update file is written to
+        #[arg(long)]
+        out_dir: Utf8PathBuf,
+    },
+    /// Rebuild the full release an update file describes from the base's
+    /// unpacked payload, checking every artifact's sha256 (what install does)
+    Replay {
+        #[arg(long)]
+        update: Utf8PathBuf,
+        /// The base's payload, unpacked (--extract)
+        #[arg(long)]
+        base_dir: Utf8PathBuf,
+        #[arg(long)]
+        out: Utf8PathBuf,
+    },
     /// Write an OCI image archive of small stand-in images for the test profile
     StandinImages {
         /// An image name containerd will import (repeatable)
@@ -64,6 +98,10 @@ enum Command {
         /// Also every image listed in this pins file
         #[arg(long)]
         pins: Option<Utf8PathBuf>,
+        /// Written into each image's own layer, so that builds of two
+        /// versions differ in those layers as real releases do
+        #[arg(long)]
+        stamp: Option<String>,
         #[arg(long)]
         out: Utf8PathBuf,
     },
@@ -135,14 +173,40 @@ fn run(cli: Cli) -> Result<()> {
             let h = assemble::assemble(&parts, &out).with_context(|| format!("could not assemble '{out}'"))?;
             eprintln!("wrote {out}: stub {} + helper {} + payload {} bytes", h.stub_size, h.helper_size, h.payload_size);
         }
-        Command::StandinImages { reference, pins, out } => {
+        Command::Update { base, new, stub, helper, scratch, level, out_dir } => {
+            let payload = scratch.join("payload.tar.zst");
+            let s = update::pack(&base, &new, &scratch.join("work"), level, &payload)
+                .with_context(|| format!("could not make an update from '{base}' to '{new}'"))?;
+            let b = &s.manifest.bundle;
+            let from = &s.manifest.base.as_ref().expect("bug: an update without a base").version;
+            let out = out_dir.join(update::file_name(&b.version, from));
+            std::fs::create_dir_all(&out_dir).with_context(|| format!("could not create '{out_dir}'"))?;
+            let parts = assemble::Parts { stub_template: &stub, helper: &helper, payload: &payload, version: &b.version, profile: &b.profile, arch: &b.arch };
+            let h = assemble::assemble(&parts, &out).with_context(|| format!("could not assemble '{out}'"))?;
+            let carried = s.manifest.artifacts.iter().filter(|a| !matches!(a.origin, Some(floppies_format::manifest::Origin::Base { .. }))).count();
+            eprintln!(
+                "wrote {out}: an update from {from} to {}, {} bytes (payload {}); carries {carried} of {} artifacts, {} of their {} bytes",
+                b.version,
+                h.total_size(),
+                h.payload_size,
+                s.manifest.artifacts.len(),
+                s.carried_bytes,
+                s.full_bytes
+            );
+            println!("{out}");
+        }
+        Command::Replay { update, base_dir, out } => {
+            update::replay(&update, &base_dir, &out).with_context(|| format!("could not rebuild the release of '{update}'"))?;
+            eprintln!("rebuilt the release of {update} into {out}; every artifact has its manifest's sha256");
+        }
+        Command::StandinImages { reference, pins, stamp, out } => {
             let mut images: Vec<(String, u8)> = reference.into_iter().map(|r| (r, 1)).collect();
             if let Some(pins) = pins {
                 images.extend(oci::pinned_standins(&pins)?);
             }
             images.sort();
             images.dedup_by(|a, b| a.0 == b.0);
-            oci::standin(&images, &out)?;
+            oci::standin_stamped(&images, stamp.as_deref(), &out)?;
         }
         Command::Fetch { pins, cache, offline, strict, arch, out } => {
             let opts = fetch::Options { pins: &pins, cache: &cache, arch: &arch, offline, strict, out: out.as_deref() };

@@ -49,6 +49,12 @@ fn layer_of(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>> {
 /// for its level, so the build derives levels from stand-ins exactly as from
 /// real images.
 pub fn standin(images: &[(String, u8)], out: &Utf8Path) -> Result<()> {
+    standin_stamped(images, None, out)
+}
+
+/// `standin` with STAMP written into each own layer, so that two versions'
+/// archives share the common layer and differ in the others, as releases do.
+pub fn standin_stamped(images: &[(String, u8)], stamp: Option<&str>, out: &Utf8Path) -> Result<()> {
     let note = b"stand-in image made by floppies-build for the test profile; not a real image\n";
     let shared = layer_of(&[("STAND-IN", 0o644, &note[..])])?;
     let shared_digest = digest(&shared);
@@ -56,7 +62,12 @@ pub fn standin(images: &[(String, u8)], out: &Utf8Path) -> Result<()> {
     let mut index_entries = Vec::new();
     for (reference, level) in images {
         let elf = floppies_format::elf::minimal_elf(*level);
-        let own = layer_of(&[("usr/bin/stand-in", 0o755, &elf)])?;
+        let stamp_text = stamp.map(|s| format!("stand-in built for {s}\n"));
+        let mut files: Vec<(&str, u32, &[u8])> = vec![("usr/bin/stand-in", 0o755, &elf)];
+        if let Some(text) = &stamp_text {
+            files.push(("usr/share/stand-in/STAMP", 0o644, text.as_bytes()));
+        }
+        let own = layer_of(&files)?;
         let own_digest = digest(&own);
         let config = serde_json::to_vec(&json!({
             "architecture": "amd64",
@@ -252,6 +263,9 @@ mod tests {
         standin(&refs, &a).unwrap();
         standin(&refs, &b).unwrap();
         assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+        let stamped = dir.join("stamped.tar");
+        standin_stamped(&refs, Some("0.0.2"), &stamped).unwrap();
+        assert_ne!(fs::read(&a).unwrap(), fs::read(&stamped).unwrap(), "a stamp changes the own layers");
         let names = image_names(&a).unwrap();
         assert_eq!(
             names.iter().map(|i| i.reference.as_str()).collect::<Vec<_>>(),

@@ -109,6 +109,7 @@ pub fn pack(set: &ArtifactSet, base: &Utf8Path, version: &str, arch: &str, level
         bundle: BundleInfo { name: set.name.clone(), version: version.to_string(), profile: set.profile.clone(), arch: arch.to_string() },
         k3s: K3sInfo { version: set.k3s_version.clone() },
         artifacts,
+        base: None,
     };
     let json = serde_json::to_vec_pretty(&manifest).context("bug: manifest not serialisable")?;
     tarball::write(out, &json, &mut files, level)?;
@@ -126,7 +127,7 @@ fn describe(file: &Utf8Path, path: &str, input: &Input, arch: &str, provenance: 
         Some(p) => pinned(p, input.role, &sha256, &mut images).with_context(|| format!("artifact '{path}' ('{file}')"))?,
         None => None,
     };
-    Ok(Artifact { path: path.to_string(), role: input.role, size, sha256, source: input.source.clone(), pinned, images })
+    Ok(Artifact { path: path.to_string(), role: input.role, size, sha256, source: input.source.clone(), pinned, images, origin: None })
 }
 
 /// How fetch pinned the k3s files (checked to be the very bytes it gathered)

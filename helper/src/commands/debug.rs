@@ -9,6 +9,7 @@ use floppies_format::manifest::Manifest;
 pub fn run(ctx: &Ctx, cmd: &DebugCommand) -> Result<()> {
     match cmd {
         DebugCommand::Manifest => manifest(ctx),
+        DebugCommand::UpdateOf => update_of(ctx),
         DebugCommand::PayloadVerify => payload_verify(ctx),
         DebugCommand::PayloadList => payload_list(ctx),
         DebugCommand::PayloadExtract { dir } => payload_extract(ctx, dir),
@@ -30,11 +31,24 @@ fn manifest(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// `--check`'s last line for an update file: what it installs over (nothing for a full file).
+fn update_of(ctx: &Ctx) -> Result<()> {
+    let b = bundle(ctx, "--check")?;
+    let m = b.manifest()?;
+    if let Some(first) = crate::rebase::describe(&m).into_iter().next() {
+        ctx.out.data(&serde_json::json!({ "update_of": m.base }), || first);
+    }
+    Ok(())
+}
+
 /// The contents table of `--info`.
 pub fn render_manifest(m: &Manifest) -> String {
     let mut text = format!("contents (manifest.json, schema {}): bundle {} {}, k3s {}\n", m.schema, m.bundle.name, m.bundle.version, m.k3s.version);
     if m.is_test() {
         text.push_str("  this is a TEST bundle built from stand-ins; it is not a release\n");
+    }
+    for line in crate::rebase::describe(m) {
+        text.push_str(&format!("  {line}\n"));
     }
     for a in &m.artifacts {
         text.push_str(&format!("  {:<11} {:<40} {:>12} bytes  sha256 {}\n", a.role.name(), a.path, a.size, a.sha256));

@@ -5,6 +5,7 @@ use super::confirm::{confirm, require_root};
 use super::{uninstall, Ctx};
 use crate::cli::InstallArgs;
 use crate::journal::{Journal, Relation};
+use crate::rebase::{self, Fit, Places};
 use crate::steps::{self, InstallCx, InstallOptions, UninstallOptions};
 use crate::{lock, preflight, runner};
 use floppies_format::bundle::Bundle;
@@ -27,36 +28,48 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let opts = InstallOptions { ufw: args.ufw, wait_timeout: args.wait_timeout, tls: args.tls_cert.clone().zip(args.tls_key.clone()) };
     let all = steps::install_steps();
     let layout = ctx.layout;
+    // An update file installs as its full file's build (rebase::identity).
+    let ident = rebase::identity(&bundle.header, &manifest);
+    let places = Places::of(layout);
     if ctx.global.dry_run {
         // A preview says what install would say of a damaged file (exit 3).
         verify_whole(ctx, &bundle)?;
         let existing = Journal::load(&layout.state_file())?;
-        return dry_run(ctx, &bundle, manifest, opts, existing, &all);
+        return dry_run(ctx, &bundle, &ident, manifest, opts, existing, &all);
     }
     require_root("install")?;
     let (_lock, existing) = lock_then_load(&layout.lock_file(), &layout.state_file())?;
     runner::log_to(&layout.log_file("install"))?;
     runner::log_line(&format!("== floppies install {} ({})", bundle.header.version, bundle.path));
-    let journal = match existing.map(|j| (j.relation(&bundle.header), j)) {
+    // An update file: refused unless its base build is installed; the new
+    // release is rebuilt from it and verified before anything is removed.
+    if matches!(rebase::check(&places, &manifest, existing.as_ref())?, Fit::Base | Fit::Staged) {
+        ctx.out.say(format!("Rebuilding floppies {} from the installed release and {} ...", ident.version, bundle.path));
+        rebase::prepare(&places, &bundle, &manifest)?;
+    }
+    let journal = match existing.map(|j| (j.relation(&ident), j)) {
         // A journal from before builds were recorded learns this one's.
-        Some((Relation::Same, same)) => Journal { build: bundle.header.payload_sha256.clone(), ..same },
+        Some((Relation::Same, same)) => Journal { build: ident.payload_sha256.clone(), ..same },
         Some((relation, old)) => {
             let question = match relation {
                 Relation::OtherBuild => format!(
                     "Another build of floppies {} is installed (payload {}); this file is build {}. Replace it (uninstall keeping data, then install)?",
                     old.version,
                     short(&old.build),
-                    short(&bundle.header.payload_sha256)
+                    short(&ident.payload_sha256)
                 ),
                 _ => format!("floppies {} is installed. Upgrade to {} (uninstall keeping data, then install)?", old.version, bundle.header.version),
             };
-            confirm(ctx, &question, "sudo sh floppies-installer.run install")?;
+            if let Err(declined) = confirm(ctx, &question, "sudo sh floppies-installer.run install") {
+                rebase::discard(&places);
+                return Err(declined);
+            }
             verify_whole(ctx, &bundle)?;
             ctx.out.say(format!("Upgrading: removing floppies {} (keeping data and credentials) ...", old.version));
             uninstall::remove(ctx, old, UninstallOptions { keep_data: true })?;
-            Journal::for_bundle(&bundle.header)
+            Journal::for_bundle(&ident)
         }
-        None => Journal::for_bundle(&bundle.header),
+        None => Journal::for_bundle(&ident),
     };
     let mut cx = InstallCx { out: ctx.out, layout, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
     let outcome = steps::run_install(&mut cx, &all)?;
@@ -103,6 +116,7 @@ fn summary_text(layout: &crate::layout::Layout, version: &str, unchanged: bool) 
 fn dry_run(
     ctx: &Ctx,
     bundle: &Bundle,
+    ident: &floppies_format::header::Header,
     manifest: floppies_format::manifest::Manifest,
     opts: InstallOptions,
     existing: Option<Journal>,
@@ -110,10 +124,22 @@ fn dry_run(
 ) -> Result<()> {
     let installed = existing.as_ref().is_some_and(|j| j.entry("k3s-service").is_some());
     let report = preflight::run(ctx.layout, Some(&manifest), installed);
+    // An update file says what it is, and is refused here as install would refuse it.
+    let mut update = rebase::describe(&manifest);
+    let places = Places::of(ctx.layout);
+    match rebase::check(&places, &manifest, existing.as_ref())? {
+        Fit::Base => {
+            rebase::check_base_artifacts(&places, &manifest)?;
+            let base = manifest.base.as_ref().map(|b| b.version.as_str()).unwrap_or_default();
+            update.push(format!("the installed floppies {base} is this file's base: every artifact it takes from it is on this host, intact"));
+        }
+        Fit::Staged => update.push("an earlier run already rebuilt this release from its base".to_string()),
+        Fit::Installed | Fit::Full => {}
+    }
     // Another version or build is removed first (keeping data): plan from scratch.
     let (mut journal, replaces) = match existing {
-        Some(j) if j.relation(&bundle.header) == Relation::Same => (j, None),
-        other => (Journal::for_bundle(&bundle.header), other.map(|j| j.version)),
+        Some(j) if j.relation(ident) == Relation::Same => (j, None),
+        other => (Journal::for_bundle(ident), other.map(|j| j.version)),
     };
     journal.record("preflight", serde_json::to_value(&report.facts)?);
     let cx = InstallCx { out: ctx.out, layout: ctx.layout, bundle: Some(bundle), manifest: Some(manifest), opts, journal };
@@ -122,7 +148,10 @@ fn dry_run(
     if let Some(old) = &replaces {
         title = format!("First: uninstall floppies {old} as installed now, keeping data and credentials.\n{title}");
     }
-    ctx.out.data(&json!({ "preflight": report, "replaces": replaces, "plan": plan, "changed": false }), || {
+    if !update.is_empty() {
+        title = format!("{}\n{title}", update.join("\n"));
+    }
+    ctx.out.data(&json!({ "preflight": report, "update": update, "replaces": replaces, "plan": plan, "changed": false }), || {
         format!("{}\n{}", report.render(), steps::render_plan(&title, &plan))
     });
     Ok(())

@@ -128,6 +128,8 @@ pub fn install_steps() -> Vec<Box<dyn Step>> {
 }
 
 pub use credentials::{read_minio_env, read_reader_env};
+/// Where the stage step puts an image archive and the chart (an update reads the base's there).
+pub use stage::{file_name as image_file_name, CHART_FILE};
 pub use unpack::extract_release;
 
 /// One line of a `--dry-run` plan.

@@ -98,7 +98,7 @@ fn image_artifacts(m: &Manifest) -> impl Iterator<Item = &floppies_format::manif
 }
 
 /// `floppies-` + the artifact's file name, so our archives are recognisable.
-fn file_name(path: &str) -> String {
+pub fn file_name(path: &str) -> String {
     format!("floppies-{}", Utf8Path::new(path).file_name().unwrap_or(path))
 }
 

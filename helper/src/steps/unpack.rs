@@ -8,6 +8,7 @@ use std::fs;
 use super::{InstallCx, Step, UninstallCx};
 use crate::files::symlink_atomic;
 use crate::layout::Layout;
+use crate::rebase;
 
 pub struct Unpack;
 
@@ -40,7 +41,18 @@ impl Step for Unpack {
                 fs::remove_dir_all(&dir).with_context(|| format!("could not remove the incomplete '{dir}'"))?;
             }
             remove_stale_staging(dir.parent().expect("bug: release dir has no parent"))?;
-            extract_release(cx.out, bundle, &dir)?;
+            match cx.manifest.as_ref().filter(|m| m.is_update()) {
+                // An update file's release was rebuilt and verified before the upgrade began.
+                Some(m) => {
+                    let places = rebase::Places::of(cx.layout);
+                    let staged = rebase::staged(&places, m)
+                        .context("the release this update file rebuilt is gone; run its install again while the base release is installed, or use the full installer file")?;
+                    rebase::place(&places, &staged, &dir)?;
+                }
+                None => {
+                    extract_release(cx.out, bundle, &dir)?;
+                }
+            }
         }
         point_current(cx.layout, &bundle.header.version)?;
         Ok(json!({ "release_dir": dir, "version": bundle.header.version }))

@@ -1,0 +1,164 @@
+//! An update file installed over a base laid out as install leaves it, under
+//! a scratch root: the rebuilt release is the full file's, byte for byte,
+//! and a wrong, missing, damaged or linked base is refused.
+
+use super::*;
+use floppies_build::{assemble, oci, spec, update};
+use floppies_format::bundle::Bundle;
+
+struct Scratch(Utf8PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Builds the full .run of VERSION (app images stamped with it, CONTENT as its one file).
+fn build(dir: &Utf8Path, version: &str, content: &str) -> Utf8PathBuf {
+    let inputs = dir.join(version);
+    fs::create_dir_all(inputs.join("chart/floppies/templates")).unwrap();
+    fs::create_dir_all(inputs.join("content")).unwrap();
+    fs::write(inputs.join("k3s"), "#!/bin/sh\necho stand-in\n").unwrap();
+    fs::write(inputs.join("chart/floppies/Chart.yaml"), "apiVersion: v2\nname: floppies\nversion: 0.1.0\n").unwrap();
+    fs::write(inputs.join("chart/floppies/templates/x.yaml"), "{}\n").unwrap();
+    fs::write(inputs.join("content/index.html"), content).unwrap();
+    oci::standin(&[("docker.io/rancher/mirrored-pause:stand-in".into(), 1)], &inputs.join("k3s-images.tar")).unwrap();
+    let app = [("docker.io/minio/minio:stand-in".to_string(), 1), ("docker.io/y4m4/s3www:stand-in".to_string(), 1)];
+    oci::standin_stamped(&app, Some(version), &inputs.join("app-images.tar")).unwrap();
+    let set_json = serde_json::json!({
+        "name": "floppies", "profile": "test", "k3s_version": "stand-in",
+        "artifacts": [
+            {"path": "k3s/k3s", "role": "k3s-binary", "from": "k3s", "source": "stand-in: test", "executable": true},
+            {"path": "images/k3s-airgap-images.tar", "role": "k3s-images", "from": "k3s-images.tar", "source": "stand-in: test"},
+            {"path": "images/app-images.tar", "role": "app-images", "from": "app-images.tar", "source": "stand-in: test"},
+            {"path": "charts/floppies.tgz", "role": "chart", "from": "chart/floppies", "source": "test", "package": "tgz"},
+            {"path": "content", "role": "content", "from": "content", "source": "test"}
+        ]
+    });
+    fs::write(inputs.join("set.json"), set_json.to_string()).unwrap();
+    let set = spec::ArtifactSet::load(&inputs.join("set.json")).unwrap();
+    let payload = inputs.join("payload.tar.zst");
+    spec::pack(&set, &inputs, version, std::env::consts::ARCH, 3, &payload).unwrap();
+    let run = inputs.join("full.run");
+    assemble_run(&payload, version, &run);
+    run
+}
+
+fn assemble_run(payload: &Utf8Path, version: &str, run: &Utf8Path) {
+    // Only the payload matters here: any ELF file stands in for the helper.
+    let helper = run.with_file_name("helper");
+    fs::write(&helper, floppies_format::elf::minimal_elf(1)).unwrap();
+    let parts = assemble::Parts {
+        stub_template: Utf8Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../stub.sh")),
+        helper: &helper,
+        payload,
+        version,
+        profile: "test",
+        arch: std::env::consts::ARCH,
+    };
+    assemble::assemble(&parts, run).unwrap();
+}
+
+/// Regular files below DIR, relative and sorted.
+fn files(dir: &Utf8Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = Utf8PathBuf::from_path_buf(e.unwrap().path()).unwrap();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The base's payload laid out as its install left it: the release dir, and
+/// the image archives and chart moved into k3s's directories.
+fn install_base(places: &Places, base: &Bundle) -> Journal {
+    let m = base.manifest().unwrap();
+    let release = places.releases.join(&m.bundle.version);
+    base.extract(&release).unwrap();
+    for a in &m.artifacts {
+        let to = installed_location(places, &m.bundle.version, a.role, &a.path);
+        if to != release.join(&a.path) {
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::rename(release.join(&a.path), &to).unwrap();
+        }
+    }
+    Journal { build: base.header.payload_sha256.clone(), ..Journal::new(&m.bundle.version, "test") }
+}
+
+#[test]
+fn an_update_rebuilds_the_full_release_from_the_base_and_refuses_any_other_host() {
+    let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("floppies-rebase-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let _guard = Scratch(dir.clone());
+    let base_run = build(&dir, "0.0.1-test", "<p>one</p>");
+    let new_run = build(&dir, "0.0.2-test", "<p>two</p>");
+    let payload = dir.join("update.tar.zst");
+    update::pack(&base_run, &new_run, &dir.join("update-scratch"), 3, &payload).unwrap();
+    let update_run = dir.join("update.run");
+    assemble_run(&payload, "0.0.2-test", &update_run);
+    let (base, new, upd) = (Bundle::open(&base_run).unwrap(), Bundle::open(&new_run).unwrap(), Bundle::open(&update_run).unwrap());
+    let m = upd.manifest().unwrap();
+    assert_eq!(identity(&upd.header, &m).payload_sha256, new.header.payload_sha256, "installs as the full file's build");
+
+    let places = Places::of(&crate::layout::Layout::at(dir.join("root")));
+    let refused = check(&places, &m, None).unwrap_err();
+    let (code, help) = floppies_format::error::classify(&refused);
+    assert_eq!(code, ExitCode::Preflight);
+    assert!(format!("{refused:#}").contains("this host has no floppies installed"), "{refused:#}");
+    assert!(help.unwrap_or_default().contains("full installer file of floppies 0.0.2-test"));
+    let journal = install_base(&places, &base);
+    assert_eq!(check(&places, &m, Some(&journal)).unwrap(), Fit::Base);
+    let other_build = Journal { build: "01".repeat(32), ..journal.clone() };
+    let err = format!("{:#}", check(&places, &m, Some(&other_build)).unwrap_err());
+    assert!(err.contains("another build of floppies 0.0.1-test (build 010101010101)"), "{err}");
+    let other_version = Journal { version: "0.0.0-test".into(), ..journal.clone() };
+    assert!(format!("{:#}", check(&places, &m, Some(&other_version)).unwrap_err()).contains("this host has floppies 0.0.0-test"));
+    let updated = Journal { version: "0.0.2-test".into(), build: new.header.payload_sha256.clone(), ..journal.clone() };
+    assert_eq!(check(&places, &m, Some(&updated)).unwrap(), Fit::Installed);
+
+    // A damaged base artifact (the chart, one byte longer), then one replaced by a link.
+    check_base_artifacts(&places, &m).unwrap();
+    let chart = installed_location(&places, "0.0.1-test", Role::Chart, "charts/floppies.tgz");
+    let good = fs::read(&chart).unwrap();
+    fs::write(&chart, [&good[..], b"x"].concat()).unwrap();
+    let err = format!("{:#}", check_base_artifacts(&places, &m).unwrap_err());
+    assert!(err.contains("missing or has damaged artifacts") && err.contains("floppies.tgz"), "{err}");
+    let err = format!("{:#}", prepare(&places, &upd, &m).unwrap_err());
+    assert!(err.contains("floppies.tgz"), "{err}");
+    assert!(!staging_root(&places).exists(), "a refused prepare leaves no staging dir");
+    fs::write(&chart, &good).unwrap();
+    let images = installed_location(&places, "0.0.1-test", Role::AppImages, "images/app-images.tar");
+    let aside = dir.join("aside.tar");
+    fs::rename(&images, &aside).unwrap();
+    std::os::unix::fs::symlink(&aside, &images).unwrap();
+    let err = format!("{:#}", check_base_artifacts(&places, &m).unwrap_err());
+    assert!(err.contains("not a link"), "{err}");
+    fs::remove_file(&images).unwrap();
+    fs::rename(&aside, &images).unwrap();
+
+    // The rebuilt release is the full file's payload, byte for byte.
+    let staged_dir = prepare(&places, &upd, &m).unwrap();
+    let full = dir.join("full-unpacked");
+    new.extract(&full).unwrap();
+    assert_eq!(files(&staged_dir), files(&full));
+    for f in files(&full) {
+        assert_eq!(fs::read(staged_dir.join(&f)).unwrap(), fs::read(full.join(&f)).unwrap(), "{f}");
+    }
+    // With the base gone, the staged release still serves a resumed run.
+    assert_eq!(check(&places, &m, None).unwrap(), Fit::Staged);
+    let release = places.releases.join("0.0.2-test");
+    place(&places, &staged_dir, &release).unwrap();
+    assert_eq!(files(&release), files(&full));
+    assert!(!staging_root(&places).exists());
+    assert!(describe(&m).iter().any(|l| l.contains("images/app-images.tar") && l.contains("rebuilt from the installed 0.0.1-test")));
+}

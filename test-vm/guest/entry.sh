@@ -48,7 +48,16 @@ join_network() {
     # shellcheck source=/dev/null # written by the host (test-vm/run)
     . "$T/guest.env"
     hostname "$GUEST"
-    _if=$(ip -o link show | awk -F': ' '$2 != "lo" {print $2; exit}')
+    # The NIC's driver may still be loading and udev renaming it (eth0 -> ens2).
+    udevadm settle -t 30 2>/dev/null
+    _i=0
+    while :; do
+        _if=$(ip -o link show | awk -F': ' '$2 != "lo" {print $2; exit}')
+        [ -n "$_if" ] && [ "${_if#eth}" = "$_if" ] && break
+        [ "$_i" -ge 30 ] && break
+        sleep 1
+        _i=$((_i + 1))
+    done
     ip link set "$_if" up
     ip addr add "$GUEST_IP/24" dev "$_if"
     ip route add default via 10.77.0.254 dev "$_if"

@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod fault;
 pub mod host;
 pub mod http;
+pub mod joinfile;
 pub mod journal;
 pub mod lock;
 pub mod paths;

@@ -1,4 +1,4 @@
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::confirm::{confirm, require_root};
@@ -8,6 +8,7 @@ use crate::journal::{Journal, Relation};
 use crate::steps::{self, Cx, Options};
 use crate::{lock, paths, preflight, runner};
 use floppies_format::bundle::Bundle;
+use floppies_format::error::{ExitCode, Failure};
 
 pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let bundle = Bundle::from_arg(ctx.global.bundle.as_deref(), "install")?;
@@ -35,6 +36,17 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let (_lock, existing) = lock_then_load(&paths::host(paths::LOCK_FILE), &paths::host(paths::STATE_FILE))?;
     runner::log_to(&log_file("install"))?;
     runner::log_line(&format!("== floppies install {} ({})", bundle.header.version, bundle.path));
+    if let Some(j) = existing.as_ref().filter(|j| steps::is_joined(j)) {
+        bail!(Failure::new(
+            ExitCode::Failed,
+            format!(
+                "this machine is an agent of the cluster at {} (floppies {}); install would make it a server of a cluster of its own, and leave the cluster on mixed builds",
+                steps::join::joined_servers(j).join(", "),
+                j.version
+            )
+        )
+        .help("upgrade the servers first, then here: 'sudo floppies uninstall' and 'join' with the new file and a new join file (docs: 'Adding a machine')"));
+    }
     let journal = match existing.map(|j| (j.relation(&bundle.header), j)) {
         // A journal from before builds were recorded learns this one's.
         Some((Relation::Same, same)) => Journal { build: bundle.header.payload_sha256.clone(), ..same },

@@ -20,6 +20,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if service != "active" {
         problems.push(format!("the k3s service is {service}"));
     }
+    if steps::is_joined(&journal) {
+        return agent_status(ctx, &journal, problems, service);
+    }
     let node = match kube::get_json(&["nodes"]) {
         Ok(list) => {
             let (bad, total) = kube::nodes_not_ready(&list);
@@ -73,6 +76,42 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if !problems.is_empty() {
         bail!(Failure::new(ExitCode::Unhealthy, format!("not healthy: {}", problems.join("; ")))
             .help("run 'sudo floppies diagnose' and send the file it writes to the vendor"));
+    }
+    Ok(())
+}
+
+/// On a joined agent: the service and this node as the cluster sees it (the app is the servers' to show).
+fn agent_status(ctx: &Ctx, journal: &Journal, mut problems: Vec<String>, service: String) -> Result<()> {
+    let servers = steps::join::joined_servers(journal);
+    let node = match steps::join::own_node_ready() {
+        Ok(true) => "Ready",
+        Ok(false) => {
+            problems.push("this node is not Ready in the cluster".into());
+            "NotReady"
+        }
+        Err(_) => {
+            problems.push(format!("the cluster at {} does not answer", servers.join(", ")));
+            "unknown"
+        }
+    };
+    let value = json!({
+        "installed": true, "version": journal.version, "profile": journal.profile, "complete": journal.complete,
+        "role": "agent", "servers": servers, "node_name": steps::join::node_name(),
+        "service": service, "node": node, "healthy": problems.is_empty(), "problems": problems,
+    });
+    ctx.out.data(&value, || {
+        format!(
+            "floppies {} ({} profile): agent {} of the cluster at {}\n  k3s:  {service}, node {node}\n  the application and the other machines: 'sudo floppies status' and 'node list' on a server\n{}",
+            journal.version,
+            journal.profile,
+            steps::join::node_name(),
+            servers.join(", "),
+            if problems.is_empty() { "healthy".to_string() } else { format!("NOT healthy: {}", problems.join("; ")) }
+        )
+    });
+    if !problems.is_empty() {
+        bail!(Failure::new(ExitCode::Unhealthy, format!("not healthy: {}", problems.join("; ")))
+            .help("run 'sudo floppies diagnose' here and on a server, and send both files to the vendor"));
     }
     Ok(())
 }

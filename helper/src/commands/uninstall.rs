@@ -10,7 +10,8 @@ use crate::{lock, paths, runner};
 use floppies_format::error::{ExitCode, Failure};
 
 pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
-    let all = steps::install_steps();
+    let recorded = Journal::load(&paths::host(paths::STATE_FILE)).ok().flatten();
+    let all = steps_of(recorded.as_ref());
     if ctx.global.dry_run {
         let plan = steps::undo_plan(&all);
         let title = format!("Uninstall plan{}:", if args.keep_data { " (keeping data and credentials)" } else { " (deleting data)" });
@@ -36,11 +37,18 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
         }
     }
     let version = journal.version.clone();
+    let leave = super::join::leave_hint(&journal);
     remove(ctx, journal, args.keep_data)?;
     let kept = args.keep_data.then_some(paths::DATA_DIR);
-    ctx.out.data(&json!({ "removed": version, "kept": kept }), || match kept {
-        Some(dir) => format!("floppies is uninstalled. Customer data and credentials are kept in {dir}; installing again reuses them."),
-        None => "floppies is uninstalled; nothing of it is left on this host.".to_string(),
+    ctx.out.data(&json!({ "removed": version, "kept": kept, "next": leave }), || {
+        let done = match kept {
+            Some(dir) => format!("floppies is uninstalled. Customer data and credentials are kept in {dir}; installing again reuses them."),
+            None => "floppies is uninstalled; nothing of it is left on this host.".to_string(),
+        };
+        match &leave {
+            Some(hint) => format!("{done}\n{hint}"),
+            None => done,
+        }
     });
     Ok(())
 }
@@ -49,10 +57,19 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
 pub fn remove(ctx: &Ctx, journal: Journal, keep_data: bool) -> Result<()> {
     let opts = Options { ufw: UfwMode::Keep, keep_data, yes: ctx.global.yes, wait_timeout: 0, tls: None };
     let mut cx = Cx { out: ctx.out, bundle: None, manifest: None, opts, journal };
-    let failures = steps::uninstall(&mut cx, &steps::install_steps())?;
+    let all = steps_of(Some(&cx.journal));
+    let failures = steps::uninstall(&mut cx, &all)?;
     if !failures.is_empty() {
         bail!(Failure::new(ExitCode::Failed, format!("uninstall could not undo everything: {}", failures.join("; ")))
             .help("fix what is named and run the uninstall again (it is safe to repeat); 'sudo floppies diagnose' helps support"));
     }
     Ok(())
+}
+
+/// The steps whose undos remove an installation: join's on a joined machine, else install's.
+fn steps_of(journal: Option<&Journal>) -> Vec<Box<dyn steps::Step>> {
+    match journal {
+        Some(j) if steps::is_joined(j) => steps::join_steps(None, UfwMode::Keep),
+        _ => steps::install_steps(),
+    }
 }

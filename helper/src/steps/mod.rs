@@ -6,6 +6,7 @@
 
 mod baseline;
 mod credentials;
+pub mod join;
 mod k3s_service;
 mod killall;
 pub mod kube;
@@ -120,7 +121,9 @@ pub fn install_steps() -> Vec<Box<dyn Step>> {
     ]
 }
 
-pub use credentials::{data_dir, dir as credentials_dir, read_minio_env, read_reader_env};
+pub use credentials::{data_dir, dir as credentials_dir, read_minio_env, read_reader_env, write_private};
+pub use join::{is_joined, join_steps};
+pub use network::DUMMY_LINK;
 
 /// One line of a `--dry-run` plan.
 #[derive(Debug, serde::Serialize)]

@@ -49,7 +49,7 @@ impl Step for StageK3s {
 
     fn done(&self, cx: &Cx) -> Result<bool> {
         let Some(m) = &cx.manifest else { return Ok(true) };
-        let images_ok = image_artifacts(m).all(|a| images_dir().join(file_name(&a.path)).is_file());
+        let images_ok = images_in_place(m);
         let expected = manifests_text(cx)?;
         let current = fs::read_to_string(paths::host(paths::K3S_MANIFESTS_DIR).join(MANIFEST_FILE)).unwrap_or_default();
         Ok(images_ok
@@ -61,12 +61,7 @@ impl Step for StageK3s {
     fn apply(&self, cx: &mut Cx) -> Result<Value> {
         let Some(m) = cx.manifest.clone() else { bail!("bug: stage-k3s without a manifest") };
         let release = release_dir(&m.bundle.version);
-        let mut images = Vec::new();
-        for a in image_artifacts(&m) {
-            let dst = images_dir().join(file_name(&a.path));
-            move_into(&release.join(&a.path), &dst, a.size)?;
-            images.push(dst);
-        }
+        let images = place_images(&m)?;
         let chart = m.artifacts.iter().find(|a| a.role == Role::Chart).context("the bundle's manifest lists no chart")?;
         let chart_dst = paths::host(paths::K3S_STATIC_CHARTS_DIR).join(CHART_FILE);
         move_into(&release.join(&chart.path), &chart_dst, chart.size)?;
@@ -94,11 +89,28 @@ impl Step for StageK3s {
     }
 }
 
+/// Every image archive of the bundle in k3s's images directory (join uses it too).
+pub(super) fn images_in_place(m: &Manifest) -> bool {
+    image_artifacts(m).all(|a| images_dir().join(file_name(&a.path)).is_file())
+}
+
+/// Moves the bundle's image archives from the release into k3s's images directory.
+pub(super) fn place_images(m: &Manifest) -> Result<Vec<Utf8PathBuf>> {
+    let release = release_dir(&m.bundle.version);
+    let mut images = Vec::new();
+    for a in image_artifacts(m) {
+        let dst = images_dir().join(file_name(&a.path));
+        move_into(&release.join(&a.path), &dst, a.size)?;
+        images.push(dst);
+    }
+    Ok(images)
+}
+
 fn images_dir() -> Utf8PathBuf {
     paths::host(paths::K3S_IMAGES_DIR)
 }
 
-fn config_path() -> Utf8PathBuf {
+pub(super) fn config_path() -> Utf8PathBuf {
     paths::host(paths::K3S_CONFIG_DIR).join("config.yaml")
 }
 

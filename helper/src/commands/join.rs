@@ -13,7 +13,7 @@ use crate::cli::JoinArgs;
 use crate::joinfile::{JoinFile, NodeRole};
 use crate::journal::{Journal, Relation};
 use crate::steps::{self, Cx, Options, UfwMode};
-use crate::{lock, paths, preflight, runner};
+use crate::{lock, paths, runner};
 use floppies_format::bundle::Bundle;
 use floppies_format::error::{ExitCode, Failure};
 
@@ -57,11 +57,10 @@ pub fn run(ctx: &Ctx, args: &JoinArgs) -> Result<()> {
             Some(j) => j,
             None => Journal::for_bundle(&bundle.header),
         };
-        let installed = journal.entry("k3s-service").is_some();
-        let mut report = preflight::run(Some(&manifest), installed);
-        report.checks.extend(preflight::join::checks(&file, &bundle.header.version, &bundle.header.payload_sha256));
+        let mut cx = Cx { out: ctx.out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal: journal.clone() };
+        let report = steps::join::join_report(&cx, &file);
         journal.record("preflight", serde_json::to_value(&report.facts)?);
-        let cx = Cx { out: ctx.out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
+        cx.journal = journal;
         let plan = steps::plan(&cx, &all);
         let title = format!(
             "Join plan: this machine ({}) joins {} as an agent, floppies {}:",

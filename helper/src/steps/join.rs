@@ -91,10 +91,7 @@ impl Step for JoinPreflight {
     }
     fn apply(&self, cx: &mut Cx) -> Result<Value> {
         let file = need(&self.0, "preflight")?;
-        let installed = cx.journal.entry("k3s-service").is_some();
-        let mut report = preflight::run(cx.manifest.as_ref(), installed);
-        let (version, build) = cx.bundle.map(|b| (b.header.version.clone(), b.header.payload_sha256.clone())).unwrap_or_default();
-        report.checks.extend(preflight::join::checks(file, &version, &build));
+        let report = join_report(cx, file);
         cx.out.say(report.render().trim_end());
         let failed = report.failed();
         if !failed.is_empty() {
@@ -107,6 +104,18 @@ impl Step for JoinPreflight {
     fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
         Ok(())
     }
+}
+
+/// Install's checks, the ufw line saying what join adds, then the join checks.
+pub fn join_report(cx: &Cx, file: &JoinFile) -> preflight::Report {
+    let installed = cx.journal.entry("k3s-service").is_some();
+    let mut report = preflight::run(cx.manifest.as_ref(), installed);
+    for c in report.checks.iter_mut().filter(|c| c.id == "ufw" && c.result == preflight::Verdict::Fixable) {
+        c.message = "ufw is active: join adds rules for 10250/tcp and 8472/udp from the servers' addresses, tagged 'floppies'".into();
+    }
+    let (version, build) = cx.bundle.map(|b| (b.header.version.clone(), b.header.payload_sha256.clone())).unwrap_or_default();
+    report.checks.extend(preflight::join::checks(file, &version, &build));
+    report
 }
 
 /// The ufw rules an agent needs, from each server's address: the kubelet

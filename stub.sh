@@ -21,7 +21,7 @@ set -u
 
 # Parts are aligned to this many bytes, so dd can cut them out by block.
 BLOCK=4096
-# Exit codes shared with the helper (see --help).
+# Exit codes shared with the helper (floppies-format EXIT_CODES; see --help).
 EXIT_FAILED=1
 EXIT_USAGE=2
 EXIT_DAMAGED=3
@@ -75,8 +75,7 @@ Options answered by this file itself:
   --list        list the payload's contents
   --extract DIR verify and unpack the payload into DIR (new or empty)
 
-Exit codes: 0 ok, 1 failed, 2 usage, 3 damaged file, 4 preflight failed,
-5 not built yet, 6 another run in progress, 7 unhealthy, 8 declined.
+@EXIT_CODES@
 EOF
 }
 

@@ -130,7 +130,7 @@ def goals(cases, meta):
     stub_ok = all(stub[f"{a}_500mib"] <= stub[f"{a}_5mib"] * 1.2 + 0.002 for a in ("version", "help"))
     return [
         {"name": "install_cpu_le_1_05_floor", "met": cpu_floor <= INSTALL_CPU_GOAL,
-         "figure": f"verify + extract CPU {cpu_floor} x the floor's (goal <= {INSTALL_CPU_GOAL})"},
+         "figure": f"install's single pass (verified extract) CPU {cpu_floor} x the floor's (goal <= {INSTALL_CPU_GOAL})"},
         {"name": "install_wall_within_floor_spread", "met": ours["wall_s"]["median"] <= floor["wall_s"]["max"],
          "figure": f"verify + extract wall median {ours['wall_s']['median']:.3f} s, floor's rounds "
                    f"{floor['wall_s']['min']:.3f}..{floor['wall_s']['max']:.3f} s"},
@@ -144,7 +144,7 @@ def goals(cases, meta):
          "figure": f"--check wall {check} x sha256sum of the same file (goal <= {CHECK_GOAL})"},
         {"name": "run_not_larger_than_makeself", "met": sizes["ours_run_bytes"] <= sizes["makeself_run_bytes"],
          "figure": f".run {sizes['ours_run_bytes']} bytes, makeself {sizes['makeself_run_bytes']} bytes "
-                   f"(difference {sizes['ours_run_bytes'] - sizes['makeself_run_bytes']})"},
+                   f"(difference {sizes['ours_run_bytes'] - sizes['makeself_run_bytes']}; our helper {sizes['helper_bytes']} bytes)"},
         {"name": "stub_start_independent_of_size", "met": stub_ok,
          "figure": f"--version 5 MiB {stub['version_5mib'] * 1000:.1f} ms, 500 MiB {stub['version_500mib'] * 1000:.1f} ms; "
                    f"--help {stub['help_5mib'] * 1000:.1f} ms, {stub['help_500mib'] * 1000:.1f} ms"},

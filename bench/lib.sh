@@ -100,8 +100,10 @@ payload_window() {
 }
 
 # The cases timed: each a function run in a fresh, empty target ($TARGET).
-# ours_extract is the install's own unpack path: --extract and the install's
-# unpack step both run the helper's archive::extract (verify while extracting).
+# ours_extract is install's own pass over the payload: --extract runs the
+# unpack step's extract_release (one streamed pass, hashed, into a staging dir
+# renamed into place only if the hash matches). Install reads only the
+# manifest, the payload's first entry, besides.
 case_ours_check() { sh "$OURS" --check >/dev/null 2>/dev/null; }
 case_ours_extract() { sh "$OURS" --extract "$TARGET" >/dev/null 2>/dev/null; }
 case_makeself_check() { sh "$MAKESELF" --check >/dev/null 2>/dev/null; }

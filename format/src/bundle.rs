@@ -63,16 +63,40 @@ impl Bundle {
 
     /// Extracts through `wrap`, which sees every payload byte read (a
     /// progress bar wraps the reader here, so this crate needs no terminal).
+    /// A payload whose hash does not match exits 3 (`ExitCode::BadBundle`)
+    /// and leaves nothing in TARGET, however far the extraction got.
     pub fn extract_through<R: Read + Send>(&self, target: &Utf8Path, wrap: impl FnOnce(Box<dyn Read + Send>) -> R) -> Result<u64> {
         let payload: Box<dyn Read + Send> = Box::new(self.payload()?);
-        archive::extract(wrap(payload), &self.expected(), target).with_context(|| format!("could not extract '{}' into '{target}'", self.path))
+        archive::extract(wrap(payload), &self.expected(), target)
+            .map_err(|e| self.name_damage(e))
+            .with_context(|| format!("could not extract '{}' into '{target}'", self.path))
+    }
+
+    /// ERR, or, if the payload fails its hash, that failure (exit 3): a
+    /// damaged payload can break the decoder or the tar reader before its
+    /// hash is known, and must still be named as damaged. Reads the payload
+    /// again only on that error path.
+    fn name_damage(&self, err: anyhow::Error) -> anyhow::Error {
+        if exit_code_of(&err) == ExitCode::BadBundle {
+            return err;
+        }
+        match self.verify() {
+            Err(damage) if exit_code_of(&damage) == ExitCode::BadBundle => damage,
+            _ => err,
+        }
     }
 
     /// Reads `manifest.json`, the payload's first entry, without reading the
     /// rest, and refuses it if its artifact paths leave the release or it
     /// disagrees with the header (`Manifest::check`). The payload is not
-    /// verified by this; callers that act on it verify first.
+    /// verified by this (the extraction that follows verifies it before
+    /// anything is committed); if the manifest cannot be read, a damaged
+    /// payload is named as such (exit 3).
     pub fn manifest(&self) -> Result<Manifest> {
+        self.read_manifest().map_err(|e| self.name_damage(e))
+    }
+
+    fn read_manifest(&self) -> Result<Manifest> {
         let decoder = zstd::stream::read::Decoder::new(self.payload()?).context("could not start the zstd decoder")?;
         let mut archive = tar::Archive::new(decoder);
         let mut entries = archive.entries().context("could not read the payload archive")?;
@@ -88,4 +112,8 @@ impl Bundle {
         manifest.check(&self.header)?;
         Ok(manifest)
     }
+}
+
+fn exit_code_of(err: &anyhow::Error) -> ExitCode {
+    crate::error::classify(err).0
 }

@@ -6,7 +6,50 @@
 
 use std::fmt;
 
-/// Documented exit codes (README.md and `floppies --help` list them).
+/// Every exit code of the stub and the helper, with a short name (the
+/// stub's `--help` line) and its meaning (`floppies --help`). The one list:
+/// the stub's help is filled from it at build time, the helper's help is
+/// made from it, and tests/docs checks README.md and docs/operations.md
+/// against `floppies --help`. 5 ("not built yet") is retired: nothing
+/// raises it any more, and the later codes keep their numbers.
+pub const EXIT_CODES: &[(u8, &str, &str)] = &[
+    (0, "ok", "success"),
+    (1, "failed", "failure (the message says what)"),
+    (2, "usage", "usage error"),
+    (3, "damaged file", "the installer file is damaged (checksum or size mismatch)"),
+    (4, "preflight failed", "preflight found a problem to fix first"),
+    (6, "another run in progress", "another install or uninstall is running"),
+    (7, "unhealthy", "status: something is not healthy"),
+    (8, "declined", "a confirmation was declined or could not be asked (use --yes)"),
+];
+
+/// `Exit codes:` and one line per code, for `--help`.
+pub fn exit_codes_help() -> String {
+    let mut out = String::from("Exit codes:");
+    for (code, _, meaning) in EXIT_CODES {
+        out.push_str(&format!("\n  {code}  {meaning}"));
+    }
+    out
+}
+
+/// `0 ok, 1 failed, ...` wrapped at WIDTH, for the stub's `--help`.
+pub fn exit_codes_line(width: usize) -> String {
+    let mut lines = vec![String::from("Exit codes:")];
+    let n = EXIT_CODES.len();
+    for (i, (code, short, _)) in EXIT_CODES.iter().enumerate() {
+        let word = format!("{code} {short}{}", if i + 1 == n { "." } else { "," });
+        let last = lines.last_mut().expect("one line at least");
+        if last.len() + 1 + word.len() > width {
+            lines.push(word);
+        } else {
+            last.push(' ');
+            last.push_str(&word);
+        }
+    }
+    lines.join("\n")
+}
+
+/// The exit codes errors map to (each is in EXIT_CODES).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitCode {
     /// Something failed; the message says what.
@@ -17,8 +60,6 @@ pub enum ExitCode {
     BadBundle = 3,
     /// Preflight found a problem that must be fixed first.
     Preflight = 4,
-    /// The command or step is not built yet.
-    NotBuilt = 5,
     /// Another install or uninstall holds the lock.
     Locked = 6,
     /// `status`: something is not healthy.
@@ -43,12 +84,6 @@ impl Failure {
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
-    }
-
-    /// A step or command that later work fills in: says so, never pretends.
-    pub fn not_built(what: &str) -> Self {
-        Failure::new(ExitCode::NotBuilt, format!("{what} is not built yet in this version of floppies"))
-            .help("use '--dry-run' to see the planned steps; this bundle cannot perform them yet")
     }
 }
 
@@ -101,6 +136,20 @@ mod tests {
         assert_eq!(code, ExitCode::BadBundle);
         assert_eq!(help.as_deref(), Some("get a fresh copy"));
         assert_eq!(render(&err), "could not verify 'x.run': payload checksum mismatch");
+    }
+
+    #[test]
+    fn every_exit_code_is_in_the_one_list() {
+        let all = [ExitCode::Failed, ExitCode::Usage, ExitCode::BadBundle, ExitCode::Preflight, ExitCode::Locked, ExitCode::Unhealthy, ExitCode::Declined];
+        for code in all {
+            assert!(EXIT_CODES.iter().any(|(n, _, _)| *n == code as u8), "{code:?} is not in EXIT_CODES");
+        }
+        assert_eq!(EXIT_CODES.len(), all.len() + 1, "EXIT_CODES lists 0 and exactly the codes errors map to");
+        let line = exit_codes_line(72);
+        assert!(line.lines().all(|l| l.len() <= 72), "{line}");
+        assert!(line.starts_with("Exit codes: 0 ok, 1 failed,") && line.ends_with("8 declined."), "{line}");
+        assert!(!line.contains("5 "), "5 is retired: {line}");
+        assert!(exit_codes_help().contains("\n  3  the installer file is damaged"));
     }
 
     #[test]

@@ -152,6 +152,7 @@ pub fn render_stub(template: &str, header: &Header) -> Result<(String, u64)> {
         for (key, value) in h.substitutions() {
             text = text.replace(&format!("@{key}@"), &value);
         }
+        text = text.replace("@EXIT_CODES@", &crate::error::exit_codes_line(72));
         if let Some(name) = leftover_placeholder(&text) {
             bail!("the stub template has an unknown placeholder '@{name}@'");
         }
@@ -327,5 +328,21 @@ mod tests {
                 prop_assert_eq!(Header::parse(&text).unwrap(), Header { stub_size: size, ..h });
             }
         }
+    }
+
+    /// The stub's own exit codes are the ones in the shared list, and its
+    /// help is filled from that list.
+    #[test]
+    fn the_stub_uses_the_shared_exit_codes() {
+        let stub = include_str!("../../stub.sh");
+        let named = [("EXIT_FAILED", 1u8), ("EXIT_USAGE", 2), ("EXIT_DAMAGED", 3)];
+        for (name, code) in named {
+            assert!(stub.contains(&format!("\n{name}={code}\n")), "stub.sh sets {name}={code}");
+            assert!(crate::error::EXIT_CODES.iter().any(|(n, _, _)| *n == code));
+        }
+        assert_eq!(stub.lines().filter(|l| l.starts_with("EXIT_")).count(), named.len(), "every EXIT_ constant of stub.sh is checked here");
+        let header = sample();
+        let (text, _) = render_stub(stub, &header).unwrap();
+        assert!(text.contains(&crate::error::exit_codes_line(72)), "the stub's help lists the shared exit codes");
     }
 }

@@ -3,21 +3,9 @@
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  failure (the message says what)
-  2  usage error
-  3  the installer file is damaged (checksum or size mismatch)
-  4  preflight found a problem to fix first
-  5  not built yet in this version
-  6  another install or uninstall is running
-  7  status: something is not healthy
-  8  a confirmation was declined or could not be asked (use --yes)";
-
 /// Installs, inspects and removes the floppies application on this host.
 #[derive(Debug, Parser)]
-#[command(name = "floppies", version, after_help = EXIT_CODES, propagate_version = true)]
+#[command(name = "floppies", version, after_help = floppies_format::error::exit_codes_help(), propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -13,15 +13,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const VAR: &str = "FLOPPIES_TEST_FAULT";
 static ARMED: AtomicBool = AtomicBool::new(false);
 
-/// Arms fault injection if `profile` (of the bundle or the journal) is "test".
-pub fn arm(profile: &str) {
-    if arms(profile) {
-        ARMED.store(true, Ordering::Relaxed);
+/// What says this run is a test: the helper's own build, the installation
+/// on the real host, the bundle handed to us once its payload is verified.
+pub struct TestEvidence<'a> {
+    pub debug_build: bool,
+    pub installed_profile: Option<&'a str>,
+    pub verified_bundle_profile: Option<&'a str>,
+}
+
+impl TestEvidence<'_> {
+    /// The one rule for test-only switches (faults, FLOPPIES_ROOT): a
+    /// production bundle or installation honours neither, since a cleanup
+    /// would act on the real /proc, mounts and firewall.
+    pub fn is_test(&self) -> bool {
+        self.debug_build || self.installed_profile == Some("test") || self.verified_bundle_profile == Some("test")
     }
 }
 
-fn arms(profile: &str) -> bool {
-    profile == "test"
+/// Arms fault injection if `profile` (of a verified bundle's manifest or of
+/// the journal) is "test", or this is a test build.
+pub fn arm(profile: &str) {
+    let evidence = TestEvidence { debug_build: cfg!(debug_assertions), installed_profile: Some(profile), verified_bundle_profile: None };
+    if evidence.is_test() {
+        ARMED.store(true, Ordering::Relaxed);
+    }
 }
 
 fn faults() -> Vec<String> {
@@ -45,9 +60,8 @@ pub fn active(name: &str) -> bool {
 pub fn kill_point(step: &str) {
     if faults().iter().any(|f| f.strip_prefix("kill-after:") == Some(step)) {
         crate::runner::log_line(&format!("== test fault: SIGKILL after step {step}"));
-        let pid = std::process::id().to_string();
-        let _ = crate::runner::run("kill", &["-KILL", &pid]);
-        // kill(1) returns before the signal lands; it always lands.
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        // The signal may land after kill(2) returns; it always lands.
         loop {
             std::thread::sleep(std::time::Duration::from_secs(1));
         }
@@ -65,9 +79,13 @@ mod tests {
     }
 
     #[test]
-    fn only_the_test_profile_arms() {
-        assert!(arms("test"));
-        assert!(!arms("production"));
-        assert!(!arms(""));
+    fn only_test_evidence_is_a_test() {
+        let e = |debug_build, installed_profile, verified_bundle_profile| TestEvidence { debug_build, installed_profile, verified_bundle_profile };
+        assert!(!e(false, None, None).is_test());
+        assert!(!e(false, Some("prod"), Some("prod")).is_test());
+        assert!(!e(false, Some(""), None).is_test());
+        assert!(e(false, Some("test"), None).is_test());
+        assert!(e(false, None, Some("test")).is_test());
+        assert!(e(true, None, None).is_test());
     }
 }

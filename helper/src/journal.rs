@@ -7,12 +7,15 @@ use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
+use crate::files::{private_dir, write_private};
 use floppies_format::header::Header;
 
 pub const SCHEMA: u32 = 1;
+
+/// Steps renamed since 0.1.0, as (old name, new name): a journal written
+/// by an older helper is read with the new names, so an upgrade undoes them.
+const RENAMED_STEPS: &[(&str, &str)] = &[("summary", "floppies-on-path")];
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Journal {
@@ -77,26 +80,20 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("could not read '{path}'")),
         };
-        let journal = serde_json::from_str(&text).with_context(|| format!("'{path}' is not a valid floppies journal; move it aside to start afresh"))?;
+        let mut journal: Journal =
+            serde_json::from_str(&text).with_context(|| format!("'{path}' is not a valid floppies journal; move it aside to start afresh"))?;
+        for entry in &mut journal.steps {
+            if let Some((_, new)) = RENAMED_STEPS.iter().find(|(old, _)| *old == entry.name) {
+                entry.name = (*new).into();
+            }
+        }
         Ok(Some(journal))
     }
 
     /// Writes atomically: a reader (or a power cut) sees the old or the new file, never half.
     pub fn save(&self, path: &Utf8Path) -> Result<()> {
-        let dir = path.parent().expect("bug: journal path has no parent");
-        fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).with_context(|| format!("could not set the mode of '{dir}'"))?;
-        let tmp = dir.join(".state.json.tmp");
-        let mut f =
-            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).with_context(|| format!("could not write '{tmp}'"))?;
-        f.write_all(serde_json::to_string_pretty(self).expect("bug: journal not serialisable").as_bytes())
-            .and_then(|_| f.sync_all())
-            .with_context(|| format!("could not write '{tmp}'"))?;
-        fs::rename(&tmp, path).with_context(|| format!("could not rename '{tmp}' to '{path}'"))?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        private_dir(path.parent().expect("bug: journal path has no parent"), 0o700)?;
+        write_private(path, &serde_json::to_string_pretty(self).expect("bug: journal not serialisable"))
     }
 
     pub fn entry(&self, name: &str) -> Option<&Entry> {
@@ -159,10 +156,26 @@ mod tests {
         let back = Journal::load(&path).unwrap().unwrap();
         assert_eq!(back.steps.len(), 1);
         assert_eq!(back.entry("unpack").unwrap().record["dir"], "again");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&path).unwrap().permissions()) & 0o777, 0o600);
         assert!(Journal::load(&dir.join("none.json")).unwrap().is_none());
         fs::write(&path, "{not json").unwrap();
         assert!(format!("{:#}", Journal::load(&path).unwrap_err()).contains("move it aside"));
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_journal_of_0_1_0_is_read_with_the_new_step_names() {
+        let dir = camino::Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("floppies-journal-rename-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        let old = r#"{"schema": 1, "version": "0.1.0", "profile": "test", "complete": true,
+            "steps": [{"name": "unpack", "record": {}, "at": 1}, {"name": "summary", "record": {"link": "/usr/local/bin/floppies"}, "at": 2}]}"#;
+        fs::write(&path, old).unwrap();
+        let j = Journal::load(&path).unwrap().unwrap();
+        assert!(j.entry("summary").is_none());
+        assert_eq!(j.entry("floppies-on-path").unwrap().record["link"], "/usr/local/bin/floppies");
+        assert!(j.entry("unpack").is_some(), "other names are kept");
+        let _ = fs::remove_dir_all(&dir);
     }
 }

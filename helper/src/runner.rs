@@ -126,8 +126,9 @@ pub fn capture_timeout(program: &str, args: &[&str], timeout: std::time::Duratio
         }
         if started.elapsed() >= timeout {
             timed_out = true;
-            for pid in handle.pids() {
-                let _ = std::process::Command::new("kill").args(["-9", "--", &format!("-{pid}")]).status();
+            // Each command runs in a process group of its own: end all of it.
+            for pid in handle.pids().iter().filter_map(|p| rustix::process::Pid::from_raw(*p as i32)) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
             }
             let _ = handle.kill();
             break handle.wait().cloned().unwrap_or_else(|_| std::process::Output {

@@ -50,9 +50,10 @@ fn every_command_has_help_and_the_exit_codes_are_documented() {
         let sub = root.run(&[cmd, "--help"]);
         assert!(sub.status.success(), "{cmd} --help failed");
     }
-    for code in ["3  the installer file is damaged", "5  not built yet", "6  another install"] {
-        assert!(help.contains(code), "--help lacks exit code '{code}'");
+    for (code, _, meaning) in floppies_format::error::EXIT_CODES {
+        assert!(help.contains(&format!("  {code}  {meaning}")), "--help lacks exit code {code}");
     }
+    assert!(!help.contains("not built yet"), "exit code 5 is retired");
     for flag in ["--dry-run", "--json", "--yes", "--quiet"] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -72,10 +73,10 @@ fn node_and_join_refuse_bad_input_with_their_exit_codes_and_never_the_token() {
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(text(&o).contains("truncated"), "{}", text(&o));
     assert!(!text(&o).contains("very-secret"), "the token was printed: {}", text(&o));
-    // A server is not built yet: 5, and says so.
+    // A server is not built in this version: a failure that says so.
     let o = root.run(&["node", "add", "--role", "server", "--out", "x.json"]);
-    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
-    assert!(text(&o).contains("not built yet"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not built in this version"), "{}", text(&o));
     // node add on a machine without floppies says where it runs.
     let o = root.run(&["node", "add", "--out", "x.json", "--dry-run"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -106,7 +107,7 @@ fn uninstall_dry_run_lists_the_undo_steps_in_reverse() {
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
     let numbered: Vec<&str> = t.lines().map(str::trim_start).filter(|l| l.split_once(". ").is_some_and(|(n, _)| n.parse::<u32>().is_ok())).collect();
-    assert!(numbered.first().is_some_and(|l| l.starts_with("1. summary")), "summary is undone first: {t}");
+    assert!(numbered.first().is_some_and(|l| l.starts_with("1. floppies-on-path")), "the PATH link is undone first: {t}");
     assert!(numbered.last().is_some_and(|l| l.starts_with(&format!("{}. preflight", numbered.len()))), "preflight last: {t}");
     assert!(t.contains("keeping data"));
     assert!(!root.0.join("var").exists(), "a dry run writes nothing");

@@ -107,12 +107,35 @@ def main():
                 missing.append(p)
         check(f"{doc}: every host path it names is used by the code ({len(paths)} paths)", not missing, str(missing))
 
+    check_exit_codes()
+
     # Nothing claims verification against real k3s.
     for f in glob.glob(os.path.join(ROOT, "docs", "*.md")) + [os.path.join(ROOT, "README.md")]:
         text = open(f).read().lower()
         claims = re.findall(r"(?:verified|tested|proven) (?:on|with|against) real k3s", text)
         negated = re.findall(r"(?:not|never|no result[^.]*) (?:verified|tested|proven) (?:on|with|against) real k3s", text)
         check(f"{os.path.basename(f)} claims no verification against real k3s", len(claims) == len(negated), str(claims))
+
+
+def check_exit_codes():
+    """README's exit-code paragraph is the stub's --help line, and the
+    operations.md table is the helper's --help list (both made from the one
+    list in the format crate)."""
+    stub = subprocess.run(["sh", RUN, "--help"], capture_output=True, text=True).stdout
+    block = stub[stub.find("Exit codes:"):]
+    short = re.findall(r"(\d) ([a-z][a-z ]*?)[,.]", " ".join(block.split()))
+    check("the stub's --help lists exit codes", len(short) >= 5, block[:300])
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    section = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    first = " ".join(section.strip().split("\n\n")[0].split())
+    listed = re.findall(r"(\d) ([a-z][a-z ]*?)[,.]", first.split("(")[0])
+    check("README.md's exit codes are the stub's", listed == short, f"README {listed} vs stub {short}")
+    helper = subprocess.run(["sh", RUN, "help"], capture_output=True, text=True).stdout
+    meanings = re.findall(r"^  (\d)  (.+)$", helper.split("Exit codes:", 1)[-1], re.M)
+    check("the helper's help lists exit codes", len(meanings) == len(short), helper[-600:])
+    ops = open(os.path.join(ROOT, "docs", "operations.md")).read()
+    rows = [(c, m.replace("`", "").strip()) for c, m in re.findall(r"^\| (\d) \| (.+?) \|$", ops.split("## Exit codes", 1)[1], re.M)]
+    check("docs/operations.md's exit-code table is the helper's", rows == meanings, f"operations.md {rows} vs helper {meanings}")
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ pub fn confirm(ctx: &Ctx, question: &str, yes_hint: &str) -> Result<()> {
 
 /// Refuses to go on without root, before anything is touched.
 pub fn require_root(command: &str) -> Result<()> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().nth(1).map(str::to_string));
-    if euid.as_deref() != Some("0") {
+    if !rustix::process::geteuid().is_root() {
         bail!(Failure::new(ExitCode::Preflight, format!("'{command}' must run as root; nothing was changed"))
             .help(format!("run 'sudo sh floppies-installer.run {command}'")));
     }

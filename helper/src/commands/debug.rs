@@ -75,7 +75,10 @@ fn payload_list(ctx: &Ctx) -> Result<()> {
 
 fn payload_extract(ctx: &Ctx, dir: &camino::Utf8Path) -> Result<()> {
     let b = bundle(ctx, "--extract")?;
-    let files = b.extract(dir)?;
+    // Install's one pass over the payload. (Install reads the manifest, the
+    // first entry, before; --extract takes any payload, so that its
+    // defences against hostile entries can be tested on their own.)
+    let files = crate::steps::extract_release(ctx.out, &b, dir)?;
     ctx.out.data(&serde_json::json!({ "extracted": dir, "files": files }), || format!("extracted {files} files into {dir} (payload verified)"));
     Ok(())
 }

@@ -7,10 +7,11 @@ use crate::diagnose::{self, collect};
 
 pub fn run(ctx: &Ctx, args: &DiagnoseArgs) -> Result<()> {
     if args.list {
-        let items: Vec<_> = collect::items().iter().map(|i| json!({ "file": i.path, "source": collect::describe(i), "needs_k3s": i.cluster })).collect();
+        let items: Vec<_> =
+            collect::items(ctx.layout).iter().map(|i| json!({ "file": i.path, "source": collect::describe(i), "needs_k3s": i.cluster })).collect();
         ctx.out.data(&items, || {
             let mut text = String::from("diagnose would collect (nothing was collected):\n");
-            for i in collect::items() {
+            for i in collect::items(ctx.layout) {
                 text.push_str(&format!("  {:<34} {}{}\n", i.path, collect::describe(&i), if i.cluster { "  (if k3s answers)" } else { "" }));
             }
             text
@@ -18,7 +19,7 @@ pub fn run(ctx: &Ctx, args: &DiagnoseArgs) -> Result<()> {
         return Ok(());
     }
     let out = ctx.out;
-    let written = diagnose::run(&args.output, &|item| out.tick(format!("collecting {item}")))?;
+    let written = diagnose::run(ctx.layout, &args.output, &|item| out.tick(format!("collecting {item}")))?;
     out.tick("");
     let size = written.size;
     let path = written.path.clone();

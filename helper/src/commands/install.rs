@@ -5,36 +5,38 @@ use super::confirm::{confirm, require_root};
 use super::{uninstall, Ctx};
 use crate::cli::InstallArgs;
 use crate::journal::{Journal, Relation};
-use crate::steps::{self, Cx, Options};
-use crate::{lock, paths, preflight, runner};
+use crate::steps::{self, InstallCx, InstallOptions, UninstallOptions};
+use crate::{lock, preflight, runner};
 use floppies_format::bundle::Bundle;
 use floppies_format::error::{ExitCode, Failure};
 
+/// Reads the payload once: the manifest (its first entry) here, the rest
+/// while the unpack step extracts it into a staging directory that becomes
+/// the release only if the payload's sha256 matches (a damaged payload exits
+/// 3 and commits nothing). The whole payload is verified before only when
+/// another installation is to be removed first, so the old one is never
+/// removed for a file that turns out damaged, and in a `--dry-run`, which
+/// reports a damaged file as install would.
 pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let bundle = Bundle::from_arg(ctx.global.bundle.as_deref(), "install")?;
-    let bar = ctx.out.bytes_bar(bundle.header.payload_size, "verifying");
-    ctx.out.say(format!("Verifying {} ...", bundle.path));
-    // Before anything is decompressed: a damaged payload must be named as such
-    // (exit 3), not fail in the decoder while the manifest is read.
-    floppies_format::archive::verify(bar.wrap_read(bundle.payload()?), &bundle.expected())?;
-    bar.finish_and_clear();
     let manifest = bundle.manifest()?;
-    // The verified manifest says what this bundle is; the header alone is covered by no hash.
     crate::fault::arm(&manifest.bundle.profile);
     // A customer's certificate and key are checked before anything changes.
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        crate::steps::tls::check_customer(cert, key)?;
+        crate::tls::check_customer(cert, key)?;
     }
-    let opts =
-        Options { ufw: args.ufw, keep_data: true, yes: ctx.global.yes, wait_timeout: args.wait_timeout, tls: args.tls_cert.clone().zip(args.tls_key.clone()) };
+    let opts = InstallOptions { ufw: args.ufw, wait_timeout: args.wait_timeout, tls: args.tls_cert.clone().zip(args.tls_key.clone()) };
     let all = steps::install_steps();
+    let layout = ctx.layout;
     if ctx.global.dry_run {
-        let existing = Journal::load(&paths::host(paths::STATE_FILE))?;
+        // A preview says what install would say of a damaged file (exit 3).
+        verify_whole(ctx, &bundle)?;
+        let existing = Journal::load(&layout.state_file())?;
         return dry_run(ctx, &bundle, manifest, opts, existing, &all);
     }
     require_root("install")?;
-    let (_lock, existing) = lock_then_load(&paths::host(paths::LOCK_FILE), &paths::host(paths::STATE_FILE))?;
-    runner::log_to(&log_file("install"))?;
+    let (_lock, existing) = lock_then_load(&layout.lock_file(), &layout.state_file())?;
+    runner::log_to(&layout.log_file("install"))?;
     runner::log_line(&format!("== floppies install {} ({})", bundle.header.version, bundle.path));
     if let Some(j) = existing.as_ref().filter(|j| steps::is_joined(j)) {
         bail!(Failure::new(
@@ -61,27 +63,37 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
                 _ => format!("floppies {} is installed. Upgrade to {} (uninstall keeping data, then install)?", old.version, bundle.header.version),
             };
             confirm(ctx, &question, "sudo sh floppies-installer.run install")?;
+            verify_whole(ctx, &bundle)?;
             ctx.out.say(format!("Upgrading: removing floppies {} (keeping data and credentials) ...", old.version));
-            uninstall::remove(ctx, old, true)?;
+            uninstall::remove(ctx, old, UninstallOptions { keep_data: true })?;
             Journal::for_bundle(&bundle.header)
         }
         None => Journal::for_bundle(&bundle.header),
     };
-    let mut cx = Cx { out: ctx.out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
+    let mut cx = InstallCx { out: ctx.out, layout, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
     let outcome = steps::run_install(&mut cx, &all)?;
     let result = json!({
         "version": bundle.header.version,
         "url": "http://<this host>/ and https://<this host>/",
-        "credentials": crate::steps::credentials_dir(),
-        "data": crate::steps::data_dir(),
+        "credentials": layout.credentials_dir(),
+        "data": layout.app_data_dir(),
         "changed": outcome.changed,
         "unchanged": outcome.unchanged,
     });
-    ctx.out.data(&result, || summary_text(&bundle.header.version, outcome.changed.is_empty()));
+    ctx.out.data(&result, || summary_text(layout, &bundle.header.version, outcome.changed.is_empty()));
     Ok(())
 }
 
-fn summary_text(version: &str, unchanged: bool) -> String {
+/// The whole payload against its sha256, with a progress bar: exit 3 if damaged.
+fn verify_whole(ctx: &Ctx, bundle: &Bundle) -> Result<()> {
+    let bar = ctx.out.bytes_bar(bundle.header.payload_size, "verifying");
+    ctx.out.say(format!("Verifying {} ...", bundle.path));
+    floppies_format::archive::verify(bar.wrap_read(bundle.payload()?), &bundle.expected())?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn summary_text(layout: &crate::layout::Layout, version: &str, unchanged: bool) -> String {
     let head = if unchanged {
         format!("floppies {version} is installed and healthy: unchanged.")
     } else {
@@ -95,8 +107,8 @@ fn summary_text(version: &str, unchanged: bool) -> String {
   Status:       sudo floppies status
   Support:      sudo floppies diagnose
   Uninstall:    sudo floppies uninstall --keep-data   (or without --keep-data to delete the data too)",
-        cred = crate::steps::credentials_dir(),
-        data = crate::steps::data_dir()
+        cred = layout.credentials_dir(),
+        data = layout.app_data_dir()
     )
 }
 
@@ -104,19 +116,19 @@ fn dry_run(
     ctx: &Ctx,
     bundle: &Bundle,
     manifest: floppies_format::manifest::Manifest,
-    opts: Options,
+    opts: InstallOptions,
     existing: Option<Journal>,
     all: &[Box<dyn steps::Step>],
 ) -> Result<()> {
     let installed = existing.as_ref().is_some_and(|j| j.entry("k3s-service").is_some());
-    let report = preflight::run(Some(&manifest), installed);
+    let report = preflight::run(ctx.layout, Some(&manifest), installed);
     // Another version or build is removed first (keeping data): plan from scratch.
     let (mut journal, replaces) = match existing {
         Some(j) if j.relation(&bundle.header) == Relation::Same => (j, None),
         other => (Journal::for_bundle(&bundle.header), other.map(|j| j.version)),
     };
     journal.record("preflight", serde_json::to_value(&report.facts)?);
-    let cx = Cx { out: ctx.out, bundle: Some(bundle), manifest: Some(manifest), opts, journal };
+    let cx = InstallCx { out: ctx.out, layout: ctx.layout, bundle: Some(bundle), manifest: Some(manifest), opts, journal };
     let plan = steps::plan(&cx, all);
     let mut title = format!("Install plan for floppies {} ({} profile, {}):", bundle.header.version, bundle.header.profile, bundle.header.arch);
     if let Some(old) = &replaces {
@@ -138,12 +150,6 @@ fn lock_then_load(lock_file: &camino::Utf8Path, state: &camino::Utf8Path) -> Res
 /// The first 12 hex digits of a sha256: enough to tell builds apart in a question.
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
-}
-
-/// /var/log/floppies/COMMAND-YYYYmmddTHHMMSS.log (UTC seconds since the epoch if no clock).
-pub fn log_file(command: &str) -> camino::Utf8PathBuf {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    paths::host(paths::LOG_DIR).join(format!("{command}-{secs}.log"))
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use super::Ctx;
 use crate::cli::JoinArgs;
 use crate::joinfile::{JoinFile, NodeRole};
 use crate::journal::{Journal, Relation};
-use crate::steps::{self, Cx, Options, UfwMode};
-use crate::{lock, paths, runner};
+use crate::steps::{self, InstallCx, InstallOptions, UfwMode};
+use crate::{lock, runner};
 use floppies_format::bundle::Bundle;
 use floppies_format::error::{ExitCode, Failure};
 
@@ -33,13 +33,10 @@ pub fn read_join_file(path: &camino::Utf8Path) -> Result<JoinFile> {
 pub fn run(ctx: &Ctx, args: &JoinArgs) -> Result<()> {
     let file = read_join_file(&args.file)?;
     if file.role == NodeRole::Server {
-        bail!(Failure::not_built("joining as a server (embedded etcd)"));
+        bail!(not_built("joining as a server (embedded etcd)"));
     }
+    // As install: the manifest now, the payload verified while unpack extracts it.
     let bundle = Bundle::from_arg(ctx.global.bundle.as_deref(), "join")?;
-    let bar = ctx.out.bytes_bar(bundle.header.payload_size, "verifying");
-    ctx.out.say(format!("Verifying {} ...", bundle.path));
-    floppies_format::archive::verify(bar.wrap_read(bundle.payload()?), &bundle.expected())?;
-    bar.finish_and_clear();
     let manifest = bundle.manifest()?;
     crate::fault::arm(&manifest.bundle.profile);
     if std::fs::metadata(&args.file).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
@@ -48,16 +45,20 @@ pub fn run(ctx: &Ctx, args: &JoinArgs) -> Result<()> {
     // The network step is install's (the default route, firewalld); the
     // join-firewall step adds the role's ufw rules, from the servers only.
     let network_ufw = if args.ufw == UfwMode::Disable { UfwMode::Disable } else { UfwMode::Leave };
-    let opts = Options { ufw: network_ufw, keep_data: true, yes: ctx.global.yes, wait_timeout: args.wait_timeout, tls: None };
+    let opts = InstallOptions { ufw: network_ufw, wait_timeout: args.wait_timeout, tls: None };
     let all = steps::join_steps(Some(&file), args.ufw);
-    let existing = Journal::load(&paths::host(paths::STATE_FILE))?;
+    let layout = ctx.layout;
+    let existing = Journal::load(&layout.state_file())?;
     refuse_other_installation(existing.as_ref(), &bundle)?;
     if ctx.global.dry_run {
+        let bar = ctx.out.bytes_bar(bundle.header.payload_size, "verifying");
+        floppies_format::archive::verify(bar.wrap_read(bundle.payload()?), &bundle.expected())?;
+        bar.finish_and_clear();
         let mut journal = match existing {
             Some(j) => j,
             None => Journal::for_bundle(&bundle.header),
         };
-        let mut cx = Cx { out: ctx.out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal: journal.clone() };
+        let mut cx = InstallCx { out: ctx.out, layout, bundle: Some(&bundle), manifest: Some(manifest), opts, journal: journal.clone() };
         let report = steps::join::join_report(&cx, &file);
         journal.record("preflight", serde_json::to_value(&report.facts)?);
         cx.journal = journal;
@@ -72,13 +73,13 @@ pub fn run(ctx: &Ctx, args: &JoinArgs) -> Result<()> {
         return Ok(());
     }
     require_root("join")?;
-    let _lock = lock::acquire(&paths::host(paths::LOCK_FILE))?;
-    let existing = Journal::load(&paths::host(paths::STATE_FILE))?;
+    let _lock = lock::acquire(&layout.lock_file())?;
+    let existing = Journal::load(&layout.state_file())?;
     refuse_other_installation(existing.as_ref(), &bundle)?;
-    runner::log_to(&super::install::log_file("join"))?;
+    runner::log_to(&layout.log_file("join"))?;
     runner::log_line(&format!("== floppies join {} ({}), servers {}", bundle.header.version, bundle.path, file.servers.join(", ")));
     let journal = existing.map(|j| Journal { build: bundle.header.payload_sha256.clone(), ..j }).unwrap_or_else(|| Journal::for_bundle(&bundle.header));
-    let mut cx = Cx { out: ctx.out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
+    let mut cx = InstallCx { out: ctx.out, layout, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
     let outcome = steps::run_install(&mut cx, &all)?;
     let node = steps::join::node_name();
     ctx.out.data(&json!({ "node": node, "role": "agent", "servers": file.servers, "changed": outcome.changed, "unchanged": outcome.unchanged }), || {
@@ -112,6 +113,12 @@ fn refuse_other_installation(existing: Option<&Journal>, bundle: &Bundle) -> Res
             .help("leave first ('sudo floppies uninstall'), then join with this file and a join file from the upgraded server"));
     }
     Ok(())
+}
+
+/// A part of adding machines this version does not do: exit 1, saying so.
+pub fn not_built(what: &str) -> Failure {
+    Failure::new(ExitCode::Failed, format!("{what} is not built in this version of floppies; nothing was changed"))
+        .help("add agents for now ('--role agent'); docs/operations.md, 'Adding a machine', says what more servers will bring")
 }
 
 /// Used by uninstall: what to tell the administrator of a joined machine.

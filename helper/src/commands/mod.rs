@@ -14,17 +14,19 @@ mod version;
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, Global};
+use crate::layout::Layout;
 use crate::report::Reporter;
 
-/// What every command gets: the global options and the reporter.
+/// What every command gets: the global options, the reporter, the host layout.
 pub struct Ctx<'a> {
     pub global: &'a Global,
     pub out: &'a Reporter,
+    pub layout: &'a Layout,
 }
 
 pub fn dispatch(cli: &Cli, out: &Reporter) -> Result<()> {
-    crate::paths::choose_root(cli.global.bundle.as_deref(), &|w| out.warn(w));
-    let ctx = Ctx { global: &cli.global, out };
+    let layout = Layout::choose(cli.global.bundle.as_deref(), &|w| out.warn(w));
+    let ctx = Ctx { global: &cli.global, out, layout: &layout };
     match &cli.command {
         Command::Install(args) => install::run(&ctx, args),
         Command::Uninstall(args) => uninstall::run(&ctx, args),

@@ -8,8 +8,9 @@ use super::Ctx;
 use crate::cli::{NodeAddArgs, NodeCommand};
 use crate::joinfile::{parse_token, BundleId, JoinFile, NodeRole, FORMAT, K3S_PORT, KIND};
 use crate::journal::Journal;
-use crate::steps::kube;
-use crate::{paths, runner};
+use crate::kube;
+use crate::layout::Layout;
+use crate::runner;
 use floppies_format::error::{ExitCode, Failure};
 
 /// The server's full token, as k3s writes it (K10<CA hash>::server:<secret>).
@@ -31,8 +32,8 @@ pub fn own_node_name() -> String {
 }
 
 /// The installation on this host, which must be a server (not a joined agent).
-fn server_journal(command: &str) -> Result<Journal> {
-    let Some(journal) = Journal::load(&paths::host(paths::STATE_FILE))? else {
+fn server_journal(layout: &Layout, command: &str) -> Result<Journal> {
+    let Some(journal) = Journal::load(&layout.state_file())? else {
         bail!(Failure::new(ExitCode::Failed, format!("floppies is not installed on this machine; '{command}' runs on a server of the cluster"))
             .help("run it on the machine you installed first ('sudo sh floppies-installer.run install' makes one)"));
     };
@@ -45,10 +46,9 @@ fn server_journal(command: &str) -> Result<Journal> {
 
 fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
     if args.role == NodeRole::Server {
-        bail!(Failure::not_built("adding a server (moving the first server to embedded etcd with cluster-init)")
-            .help("add agents for now ('--role agent'); docs/operations.md, 'Adding a machine', says what servers will bring"));
+        bail!(super::join::not_built("adding a server (moving the first server to embedded etcd with cluster-init)"));
     }
-    let journal = server_journal("node add")?;
+    let journal = server_journal(ctx.layout, "node add")?;
     let address = match args.address {
         Some(a) => a.to_string(),
         None => default_address()?,
@@ -84,7 +84,7 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
         bail!(Failure::new(ExitCode::Failed, "the installation does not record its build (installed by an older floppies)")
             .help("install this bundle again ('sudo sh floppies-installer.run install'), then run node add"));
     }
-    let token_path = paths::host(SERVER_TOKEN);
+    let token_path = ctx.layout.host(SERVER_TOKEN);
     let token = std::fs::read_to_string(&token_path).with_context(|| format!("could not read k3s's token '{token_path}'"))?.trim().to_string();
     if let Err(e) = parse_token(&token) {
         bail!(Failure::new(ExitCode::Failed, format!("k3s's token in '{token_path}' is not in its secure form: {e}"))
@@ -101,7 +101,7 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
         created_by: own_node_name(),
         created_at: secs.to_string(),
     };
-    crate::steps::write_private(&args.out, &file.to_text())?;
+    crate::files::write_private(&args.out, &file.to_text())?;
     ctx.out.data(&json!({ "written": plan, "changed": true }), || {
         format!(
             "Wrote the join file {out} (readable by root only; it holds the cluster's token: treat it like a password).
@@ -184,36 +184,36 @@ pub fn render(rows: &[NodeRow]) -> String {
 }
 
 fn list(ctx: &Ctx) -> Result<()> {
-    let journal = server_journal("node list")?;
-    let nodes = kube::get_json(&["nodes"]).context("could not list the cluster's nodes")?;
+    let journal = server_journal(ctx.layout, "node list")?;
+    let nodes = kube::get_json(ctx.layout, &["nodes"]).context("could not list the cluster's nodes")?;
     let rows = rows(&nodes, &own_node_name(), &journal.version);
     ctx.out.data(&json!({ "nodes": rows }), || render(&rows));
     Ok(())
 }
 
 /// `k3s kubectl ARGS` with the admin kubeconfig; must succeed.
-fn kubectl(args: &[&str]) -> Result<runner::Output> {
-    let k3s = format!("{}/current/k3s/k3s", paths::host(paths::OPT_DIR));
-    let kubeconfig = paths::host(paths::K3S_KUBECONFIG);
+fn kubectl(layout: &Layout, args: &[&str]) -> Result<runner::Output> {
+    let k3s = layout.current_k3s();
+    let kubeconfig = layout.kubeconfig();
     let mut full = vec!["kubectl", "--kubeconfig", kubeconfig.as_str()];
     full.extend_from_slice(args);
-    runner::run(&k3s, &full)
+    runner::run(k3s.as_str(), &full)
 }
 
 fn remove(ctx: &Ctx, name: &str) -> Result<()> {
-    server_journal("node remove")?;
+    server_journal(ctx.layout, "node remove")?;
     if name == own_node_name() {
         bail!(Failure::new(ExitCode::Failed, format!("'{name}' is this machine, the server you are on"))
             .help("to take this server away, uninstall it ('sudo floppies uninstall'); it names the machines that would be left without it"));
     }
-    let nodes = kube::get_json(&["nodes"]).context("could not list the cluster's nodes")?;
+    let nodes = kube::get_json(ctx.layout, &["nodes"]).context("could not list the cluster's nodes")?;
     let known = rows(&nodes, "", "");
     let Some(node) = known.iter().find(|r| r.name == name) else {
         let names: Vec<&str> = known.iter().map(|r| r.name.as_str()).collect();
         bail!(Failure::new(ExitCode::Failed, format!("the cluster has no node '{name}' (it has: {})", names.join(", "))).help("see 'sudo floppies node list'"));
     };
     if node.role == "server" {
-        bail!(Failure::not_built("removing a server (and its etcd member)"));
+        bail!(super::join::not_built("removing a server (and its etcd member)"));
     }
     let plan = [
         format!("cordon {name}: no new pods there"),
@@ -225,14 +225,14 @@ fn remove(ctx: &Ctx, name: &str) -> Result<()> {
         return Ok(());
     }
     require_root("node remove")?;
-    runner::log_to(&super::install::log_file("node-remove"))?;
-    kubectl(&["cordon", name])?;
+    runner::log_to(&ctx.layout.log_file("node-remove"))?;
+    kubectl(ctx.layout, &["cordon", name])?;
     ctx.out.say(format!("{name}: cordoned; draining ..."));
-    let drained = kubectl(&["drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s"]);
+    let drained = kubectl(ctx.layout, &["drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s"]);
     if let Err(e) = &drained {
         ctx.out.warn(format!("{name} could not be drained ({}); deleting it anyway, its pods start elsewhere", floppies_format::error::render(e)));
     }
-    kubectl(&["delete", "node", name])?;
+    kubectl(ctx.layout, &["delete", "node", name])?;
     ctx.out.data(&json!({ "removed": name, "drained": drained.is_ok(), "changed": true }), || {
         format!("{name} is no longer part of the cluster. If floppies is still installed there, run 'sudo floppies uninstall' on it.")
     });

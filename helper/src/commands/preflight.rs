@@ -2,7 +2,7 @@ use anyhow::{bail, Result};
 
 use super::Ctx;
 use crate::journal::Journal;
-use crate::{paths, preflight};
+use crate::preflight;
 use floppies_format::bundle::Bundle;
 use floppies_format::error::{ExitCode, Failure};
 
@@ -11,8 +11,8 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         Some(p) => Some(Bundle::open(p)?.manifest()?),
         None => None,
     };
-    let installed = Journal::load(&paths::host(paths::STATE_FILE)).ok().flatten().is_some_and(|j| j.entry("k3s-service").is_some());
-    let report = preflight::run(manifest.as_ref(), installed);
+    let installed = Journal::load(&ctx.layout.state_file()).ok().flatten().is_some_and(|j| j.entry("k3s-service").is_some());
+    let report = preflight::run(ctx.layout, manifest.as_ref(), installed);
     ctx.out.data(&report, || report.render());
     let failed = report.failed();
     if !failed.is_empty() {

@@ -3,12 +3,13 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::journal::Journal;
-use crate::steps::{self, kube};
-use crate::{paths, runner};
+use crate::kube;
+use crate::layout::{APP_NAMESPACE, K3S_UNIT};
+use crate::runner;
 use floppies_format::error::{ExitCode, Failure};
 
 pub fn run(ctx: &Ctx) -> Result<()> {
-    let Some(journal) = Journal::load(&paths::host(paths::STATE_FILE))? else {
+    let Some(journal) = Journal::load(&ctx.layout.state_file())? else {
         ctx.out.data(&json!({ "installed": false, "healthy": false }), || "floppies is not installed on this host.".into());
         bail!(Failure::new(ExitCode::Unhealthy, "floppies is not installed").help("install it with 'sudo sh floppies-installer.run install'"));
     };
@@ -16,14 +17,14 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if !journal.complete {
         problems.push("the last install did not finish".to_string());
     }
-    let service = runner::capture("systemctl", &["is-active", paths::K3S_UNIT]).map(|o| o.stdout.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    let service = runner::capture("systemctl", &["is-active", K3S_UNIT]).map(|o| o.stdout.trim().to_string()).unwrap_or_else(|_| "unknown".into());
     if service != "active" {
         problems.push(format!("the k3s service is {service}"));
     }
-    if steps::is_joined(&journal) {
+    if crate::steps::is_joined(&journal) {
         return agent_status(ctx, &journal, problems, service);
     }
-    let node = match kube::get_json(&["nodes"]) {
+    let node = match kube::get_json(ctx.layout, &["nodes"]) {
         Ok(list) => {
             let (bad, total) = kube::nodes_not_ready(&list);
             if total == 0 || !bad.is_empty() {
@@ -38,12 +39,12 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             "unknown"
         }
     };
-    let app: Vec<String> = match kube::get_json(&["deployments,statefulsets,jobs", "-n", paths::APP_NAMESPACE]) {
+    let app: Vec<String> = match kube::get_json(ctx.layout, &["deployments,statefulsets,jobs", "-n", APP_NAMESPACE]) {
         Ok(list) => kube::app_not_ready(&list),
         Err(_) => vec!["unknown (k3s does not answer)".into()],
     };
     problems.extend(app.iter().cloned());
-    let data_bytes = dir_size(&steps::data_dir());
+    let data_bytes = dir_size(&ctx.layout.app_data_dir());
     let value = json!({
         "installed": true,
         "version": journal.version,
@@ -54,9 +55,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         "node": node,
         "app_ready": app.is_empty(),
         "url": "http://THIS-HOST/",
-        "data_dir": steps::data_dir(),
+        "data_dir": ctx.layout.app_data_dir(),
         "data_bytes": data_bytes,
-        "credentials_dir": steps::credentials_dir(),
+        "credentials_dir": ctx.layout.credentials_dir(),
         "healthy": problems.is_empty(),
         "problems": problems,
     });
@@ -67,9 +68,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             journal.profile,
             journal.steps.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
             if app.is_empty() { "ready".to_string() } else { app.join("; ") },
-            steps::data_dir(),
+            ctx.layout.app_data_dir(),
             data_bytes,
-            steps::credentials_dir(),
+            ctx.layout.credentials_dir(),
             if problems.is_empty() { "healthy".to_string() } else { format!("NOT healthy: {}", problems.join("; ")) }
         )
     });
@@ -82,8 +83,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
 
 /// On a joined agent: the service and this node as the cluster sees it (the app is the servers' to show).
 fn agent_status(ctx: &Ctx, journal: &Journal, mut problems: Vec<String>, service: String) -> Result<()> {
-    let servers = steps::join::joined_servers(journal);
-    let node = match steps::join::own_node_ready() {
+    use crate::steps::join;
+    let servers = join::joined_servers(journal);
+    let node = match join::own_node_ready(ctx.layout) {
         Ok(true) => "Ready",
         Ok(false) => {
             problems.push("this node is not Ready in the cluster".into());
@@ -96,7 +98,7 @@ fn agent_status(ctx: &Ctx, journal: &Journal, mut problems: Vec<String>, service
     };
     let value = json!({
         "installed": true, "version": journal.version, "profile": journal.profile, "complete": journal.complete,
-        "role": "agent", "servers": servers, "node_name": steps::join::node_name(),
+        "role": "agent", "servers": servers, "node_name": join::node_name(),
         "service": service, "node": node, "healthy": problems.is_empty(), "problems": problems,
     });
     ctx.out.data(&value, || {
@@ -104,7 +106,7 @@ fn agent_status(ctx: &Ctx, journal: &Journal, mut problems: Vec<String>, service
             "floppies {} ({} profile): agent {} of the cluster at {}\n  k3s:  {service}, node {node}\n  the application and the other machines: 'sudo floppies status' and 'node list' on a server\n{}",
             journal.version,
             journal.profile,
-            steps::join::node_name(),
+            join::node_name(),
             servers.join(", "),
             if problems.is_empty() { "healthy".to_string() } else { format!("NOT healthy: {}", problems.join("; ")) }
         )

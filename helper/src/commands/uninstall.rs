@@ -5,12 +5,13 @@ use super::confirm::{confirm, require_root};
 use super::Ctx;
 use crate::cli::UninstallArgs;
 use crate::journal::Journal;
-use crate::steps::{self, Cx, Options, UfwMode};
-use crate::{lock, paths, runner};
+use crate::layout::DATA_DIR;
+use crate::steps::{self, UninstallCx, UninstallOptions};
+use crate::{lock, runner};
 use floppies_format::error::{ExitCode, Failure};
 
 pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
-    let recorded = Journal::load(&paths::host(paths::STATE_FILE)).ok().flatten();
+    let recorded = Journal::load(&ctx.layout.state_file()).ok().flatten();
     let all = steps_of(recorded.as_ref());
     if ctx.global.dry_run {
         let plan = steps::undo_plan(&all);
@@ -19,12 +20,12 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
         return Ok(());
     }
     require_root("uninstall")?;
-    if !args.keep_data && paths::host(paths::DATA_DIR).exists() {
-        confirm(ctx, &format!("This deletes all customer data and credentials under {}. Continue?", paths::DATA_DIR), "sudo floppies uninstall")?;
+    if !args.keep_data && ctx.layout.data_dir().exists() {
+        confirm(ctx, &format!("This deletes all customer data and credentials under {DATA_DIR}. Continue?"), "sudo floppies uninstall")?;
     }
-    let _lock = lock::acquire(&paths::host(paths::LOCK_FILE))?;
-    runner::log_to(&super::install::log_file("uninstall"))?;
-    let journal = Journal::load(&paths::host(paths::STATE_FILE))?.unwrap_or_default();
+    let _lock = lock::acquire(&ctx.layout.lock_file())?;
+    runner::log_to(&ctx.layout.log_file("uninstall"))?;
+    let journal = Journal::load(&ctx.layout.state_file())?.unwrap_or_default();
     crate::fault::arm(&journal.profile);
     // Once the data dir is gone so is the journal; the test bundle still says
     // what it is, in its manifest once the payload is verified (a header
@@ -38,8 +39,8 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
     }
     let version = journal.version.clone();
     let leave = super::join::leave_hint(&journal);
-    remove(ctx, journal, args.keep_data)?;
-    let kept = args.keep_data.then_some(paths::DATA_DIR);
+    remove(ctx, journal, UninstallOptions { keep_data: args.keep_data })?;
+    let kept = args.keep_data.then_some(DATA_DIR);
     ctx.out.data(&json!({ "removed": version, "kept": kept, "next": leave }), || {
         let done = match kept {
             Some(dir) => format!("floppies is uninstalled. Customer data and credentials are kept in {dir}; installing again reuses them."),
@@ -54,9 +55,8 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
 }
 
 /// Undoes every step in reverse (also for an upgrade); keeps data if asked.
-pub fn remove(ctx: &Ctx, journal: Journal, keep_data: bool) -> Result<()> {
-    let opts = Options { ufw: UfwMode::Keep, keep_data, yes: ctx.global.yes, wait_timeout: 0, tls: None };
-    let mut cx = Cx { out: ctx.out, bundle: None, manifest: None, opts, journal };
+pub fn remove(ctx: &Ctx, journal: Journal, opts: UninstallOptions) -> Result<()> {
+    let mut cx = UninstallCx { out: ctx.out, layout: ctx.layout, bundle: None, manifest: None, opts, journal };
     let all = steps_of(Some(&cx.journal));
     let failures = steps::uninstall(&mut cx, &all)?;
     if !failures.is_empty() {
@@ -69,7 +69,7 @@ pub fn remove(ctx: &Ctx, journal: Journal, keep_data: bool) -> Result<()> {
 /// The steps whose undos remove an installation: join's on a joined machine, else install's.
 fn steps_of(journal: Option<&Journal>) -> Vec<Box<dyn steps::Step>> {
     match journal {
-        Some(j) if steps::is_joined(j) => steps::join_steps(None, UfwMode::Keep),
+        Some(j) if steps::is_joined(j) => steps::join_steps(None, steps::UfwMode::Keep),
         _ => steps::install_steps(),
     }
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::collect::{k3s, Builtin};
 use crate::journal::Journal;
-use crate::{http, paths, preflight, runner};
+use crate::layout::Layout;
+use crate::{http, preflight, runner};
 use floppies_format::hashing::sha256_of;
 use floppies_format::manifest::{Manifest, Role};
 
@@ -18,40 +19,40 @@ const LOG_BYTES: usize = 256 << 10;
 const MAX_CONTAINERS: usize = 40;
 
 /// True when our k3s answers its readiness endpoint within a few seconds.
-pub fn cluster_answers() -> bool {
-    if fs::metadata(k3s()).is_err() || fs::metadata(paths::host(paths::K3S_KUBECONFIG)).is_err() {
+pub fn cluster_answers(layout: &Layout) -> bool {
+    if fs::metadata(k3s(layout)).is_err() || fs::metadata(layout.kubeconfig()).is_err() {
         return false;
     }
-    let kubeconfig = paths::host(paths::K3S_KUBECONFIG);
-    runner::capture_timeout(&k3s(), &["kubectl", "--kubeconfig", kubeconfig.as_str(), "get", "--raw", "/readyz"], Duration::from_secs(10))
+    let kubeconfig = layout.kubeconfig();
+    runner::capture_timeout(&k3s(layout), &["kubectl", "--kubeconfig", kubeconfig.as_str(), "get", "--raw", "/readyz"], Duration::from_secs(10))
         .is_ok_and(|(o, timed_out)| o.success() && !timed_out)
 }
 
-pub fn run(b: Builtin, limit: Duration) -> Result<String> {
+pub fn run(layout: &Layout, b: Builtin, limit: Duration) -> Result<String> {
     match b {
-        Builtin::Versions => Ok(versions()),
+        Builtin::Versions => Ok(versions(layout)),
         Builtin::CpuLevel => cpu_level(),
-        Builtin::Preflight => Ok(serde_json::to_string_pretty(&preflight::run(release_manifest().as_ref(), installed()))?),
-        Builtin::InstallLogs => install_logs(),
-        Builtin::NotReadyPods => not_ready_pods(limit),
-        Builtin::ContainerLogs => container_logs(limit),
-        Builtin::HttpCheck => http_check(),
+        Builtin::Preflight => Ok(serde_json::to_string_pretty(&preflight::run(layout, release_manifest(layout).as_ref(), installed(layout)))?),
+        Builtin::InstallLogs => install_logs(layout),
+        Builtin::NotReadyPods => not_ready_pods(layout, limit),
+        Builtin::ContainerLogs => container_logs(layout, limit),
+        Builtin::HttpCheck => http_check(layout),
     }
 }
 
-fn installed() -> bool {
-    Journal::load(&paths::host(paths::STATE_FILE)).ok().flatten().is_some()
+fn installed(layout: &Layout) -> bool {
+    Journal::load(&layout.state_file()).ok().flatten().is_some()
 }
 
 /// The installed release's manifest, if any.
-pub fn release_manifest() -> Option<Manifest> {
-    let text = fs::read_to_string(paths::host(paths::OPT_DIR).join("current/manifest.json")).ok()?;
+pub fn release_manifest(layout: &Layout) -> Option<Manifest> {
+    let text = fs::read_to_string(layout.current_manifest()).ok()?;
     serde_json::from_str(&text).ok()
 }
 
-fn versions() -> String {
+fn versions(layout: &Layout) -> String {
     let mut out = format!("floppies helper {}\n", env!("CARGO_PKG_VERSION"));
-    match Journal::load(&paths::host(paths::STATE_FILE)) {
+    match Journal::load(&layout.state_file()) {
         Ok(Some(j)) => {
             let _ = writeln!(out, "installed bundle {} ({} profile), install complete: {}", j.version, j.profile, j.complete);
         }
@@ -60,10 +61,10 @@ fn versions() -> String {
             let _ = writeln!(out, "state.json unreadable: {}", floppies_format::error::render(&e));
         }
     }
-    if let Some(m) = release_manifest() {
+    if let Some(m) = release_manifest(layout) {
         let _ = writeln!(out, "release manifest: bundle {} {}, k3s {}", m.bundle.version, m.bundle.arch, m.k3s.version);
     }
-    if let Ok(o) = runner::capture_timeout(&k3s(), &["--version"], Duration::from_secs(5)) {
+    if let Ok(o) = runner::capture_timeout(&k3s(layout), &["--version"], Duration::from_secs(5)) {
         let _ = writeln!(out, "{}", o.0.stdout.trim());
     }
     out
@@ -76,8 +77,8 @@ fn cpu_level() -> Result<String> {
     Ok(format!("x86-64 level: v{}\n{flags}\n", level.level))
 }
 
-fn install_logs() -> Result<String> {
-    let dir = paths::host(paths::LOG_DIR);
+fn install_logs(layout: &Layout) -> Result<String> {
+    let dir = layout.log_dir();
     let mut logs: Vec<_> = match fs::read_dir(&dir) {
         Ok(entries) => entries.flatten().map(|e| e.path()).collect(),
         Err(_) => return Ok(format!("no install logs ({dir} does not exist)\n")),
@@ -93,25 +94,25 @@ fn install_logs() -> Result<String> {
     Ok(out)
 }
 
-fn kubectl(args: &[&str], limit: Duration) -> Result<String> {
-    let kubeconfig = paths::host(paths::K3S_KUBECONFIG);
+fn kubectl(layout: &Layout, args: &[&str], limit: Duration) -> Result<String> {
+    let kubeconfig = layout.kubeconfig();
     let mut full = vec!["kubectl", "--kubeconfig", kubeconfig.as_str()];
     full.extend_from_slice(args);
-    let (out, _) = runner::capture_timeout(&k3s(), &full, limit)?;
+    let (out, _) = runner::capture_timeout(&k3s(layout), &full, limit)?;
     Ok(if out.success() { out.stdout } else { format!("{}{}", out.stdout, out.stderr) })
 }
 
-fn pods() -> Result<Vec<Value>> {
-    let list = crate::steps::kube::get_json(&["pods", "-A"])?;
+fn pods(layout: &Layout) -> Result<Vec<Value>> {
+    let list = crate::kube::get_json(layout, &["pods", "-A"])?;
     Ok(list["items"].as_array().cloned().unwrap_or_default())
 }
 
-fn not_ready_pods(limit: Duration) -> Result<String> {
+fn not_ready_pods(layout: &Layout, limit: Duration) -> Result<String> {
     let deadline = Instant::now() + limit;
     let mut out = String::new();
-    for p in pods()? {
+    for p in pods(layout)? {
         let phase = p["status"]["phase"].as_str().unwrap_or("");
-        if phase == "Succeeded" || crate::steps::kube::condition(&p, "Ready") {
+        if phase == "Succeeded" || crate::kube::condition(&p, "Ready") {
             continue;
         }
         let (ns, name) = (p["metadata"]["namespace"].as_str().unwrap_or(""), p["metadata"]["name"].as_str().unwrap_or(""));
@@ -120,7 +121,7 @@ fn not_ready_pods(limit: Duration) -> Result<String> {
             out.push_str("[time limit reached]\n");
             break;
         }
-        let _ = writeln!(out, "===== {ns}/{name} ({phase})\n{}", kubectl(&["describe", "pod", "-n", ns, name], left)?);
+        let _ = writeln!(out, "===== {ns}/{name} ({phase})\n{}", kubectl(layout, &["describe", "pod", "-n", ns, name], left)?);
     }
     if out.is_empty() {
         out.push_str("every pod is Ready or completed\n");
@@ -128,11 +129,11 @@ fn not_ready_pods(limit: Duration) -> Result<String> {
     Ok(out)
 }
 
-fn container_logs(limit: Duration) -> Result<String> {
+fn container_logs(layout: &Layout, limit: Duration) -> Result<String> {
     let deadline = Instant::now() + limit * 3;
     let mut out = String::new();
     let mut n = 0;
-    for p in pods()? {
+    for p in pods(layout)? {
         let (ns, name) = (p["metadata"]["namespace"].as_str().unwrap_or(""), p["metadata"]["name"].as_str().unwrap_or(""));
         for c in p["spec"]["containers"].as_array().into_iter().flatten() {
             let container = c["name"].as_str().unwrap_or("");
@@ -146,7 +147,7 @@ fn container_logs(limit: Duration) -> Result<String> {
                 if previous {
                     args.push("--previous");
                 }
-                let text = kubectl(&args, Duration::from_secs(10)).unwrap_or_else(|e| floppies_format::error::render(&e));
+                let text = kubectl(layout, &args, Duration::from_secs(10)).unwrap_or_else(|e| floppies_format::error::render(&e));
                 let start = text.len().saturating_sub(LOG_BYTES);
                 let start = (start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
                 let _ = writeln!(out, "===== {ns}/{name} container {container}{}\n{}", if previous { " (previous)" } else { "" }, &text[start..]);
@@ -156,8 +157,8 @@ fn container_logs(limit: Duration) -> Result<String> {
     Ok(out)
 }
 
-fn http_check() -> Result<String> {
-    let m = release_manifest().context("no installed release: nothing to fetch")?;
+fn http_check(layout: &Layout) -> Result<String> {
+    let m = release_manifest(layout).context("no installed release: nothing to fetch")?;
     let mut out = String::new();
     for a in m.artifacts.iter().filter(|a| a.role == Role::Content) {
         let key = a.path.strip_prefix("content/").unwrap_or(&a.path);

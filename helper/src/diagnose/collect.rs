@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::paths;
+use crate::layout::{Layout, APP_NAMESPACE, DATA_DIR, K3S_CONFIG_DIR, K3S_KUBECONFIG, K3S_UNIT, OPT_DIR, STATE_FILE};
 
 /// Where an item's content comes from.
 #[derive(Clone, Debug)]
@@ -68,9 +68,9 @@ fn tail(mut item: Item) -> Item {
 }
 
 /// Everything diagnose collects, in order.
-pub fn items() -> Vec<Item> {
-    let unit = paths::K3S_UNIT;
-    let ns = paths::APP_NAMESPACE;
+pub fn items(layout: &Layout) -> Vec<Item> {
+    let unit = K3S_UNIT;
+    let ns = APP_NAMESPACE;
     vec![
         builtin("host/versions.txt", Builtin::Versions, false),
         file("host/os-release.txt", "/etc/os-release"),
@@ -97,10 +97,10 @@ pub fn items() -> Vec<Item> {
         tail(cmd("host/dmesg.txt", &["dmesg"])),
         cmd("host/systemctl-status.txt", &["systemctl", "status", "--no-pager", "-l", unit, "floppies-default-route.service"]),
         tail(cmd("host/journal-k3s.txt", &["journalctl", "-u", unit, "-n", "5000", "--no-pager"])),
-        file("host/state.json", paths::STATE_FILE),
-        cmd("host/floppies-files.txt", &["ls", "-laR", paths::OPT_DIR, paths::DATA_DIR, paths::K3S_CONFIG_DIR]),
+        file("host/state.json", STATE_FILE),
+        cmd("host/floppies-files.txt", &["ls", "-laR", OPT_DIR, DATA_DIR, K3S_CONFIG_DIR]),
         file("host/k3s-config.yaml", "/etc/rancher/k3s/config.yaml"),
-        file("host/k3s-kubeconfig.yaml", paths::K3S_KUBECONFIG),
+        file("host/k3s-kubeconfig.yaml", K3S_KUBECONFIG),
         file("host/k3s-manifest-floppies.yaml", "/var/lib/rancher/k3s/server/manifests/floppies.yaml"),
         builtin("host/install-logs.txt", Builtin::InstallLogs, false),
         builtin("host/preflight.json", Builtin::Preflight, false),
@@ -115,10 +115,10 @@ pub fn items() -> Vec<Item> {
         kubectl("cluster/helmcharts.yaml", &["get", "helmcharts", "-A", "-o", "yaml"]),
         tail(kubectl("cluster/helm-install-job.txt", &["logs", "-n", "kube-system", "job/helm-install-floppies", "--tail=500"])),
         kubectl("cluster/pv-pvc.txt", &["get", "pv,pvc", "-A", "-o", "wide"]),
-        Item { path: "cluster/images.txt".into(), source: Source::Cmd(vec![k3s(), "crictl".into(), "images".into()]), cluster: true, tail: false },
+        Item { path: "cluster/images.txt".into(), source: Source::Cmd(vec![k3s(layout), "crictl".into(), "images".into()]), cluster: true, tail: false },
         Item {
             path: "cluster/certificates.txt".into(),
-            source: Source::Cmd(vec![k3s(), "certificate".into(), "check".into(), "--output".into(), "table".into()]),
+            source: Source::Cmd(vec![k3s(layout), "certificate".into(), "check".into(), "--output".into(), "table".into()]),
             cluster: true,
             tail: false,
         },
@@ -128,8 +128,8 @@ pub fn items() -> Vec<Item> {
 }
 
 /// Our k3s binary.
-pub fn k3s() -> String {
-    format!("{}/current/k3s/k3s", paths::host(paths::OPT_DIR))
+pub fn k3s(layout: &Layout) -> String {
+    layout.current_k3s().into_string()
 }
 
 /// How an item shows in `--list` and in the index.

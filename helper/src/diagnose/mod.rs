@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use collect::{Item, Source};
 use redact::Redactor;
 
-use crate::{paths, runner};
+use crate::layout::Layout;
+use crate::runner;
 use floppies_format::error::{ExitCode, Failure};
 
 #[derive(Debug, Serialize)]
@@ -63,19 +64,19 @@ pub fn hostname() -> String {
 }
 
 /// Secrets known on this host, to be removed wherever they appear.
-fn known_secrets() -> Vec<String> {
+fn known_secrets(layout: &Layout) -> Vec<String> {
     let mut secrets = Vec::new();
     // Access keys too: a MinIO advisory (CVE-2026-40344) lets a known access
     // key write without its secret.
-    if let Ok((user, password)) = crate::steps::read_minio_env() {
+    if let Ok((user, password)) = crate::steps::read_minio_env(layout) {
         secrets.extend([user, password]);
     }
-    if let Ok((key, secret)) = crate::steps::read_reader_env() {
+    if let Ok((key, secret)) = crate::steps::read_reader_env(layout) {
         secrets.extend([key, secret]);
     }
-    let tokens = ["server/token", "server/agent-token", "server/node-token"].map(|name| paths::host(paths::K3S_DATA_DIR).join(name));
+    let tokens = ["server/token", "server/agent-token", "server/node-token"].map(|name| layout.k3s_data_dir().join(name));
     // A joined machine's copy of the cluster's token.
-    for path in tokens.into_iter().chain([paths::host(crate::steps::join::TOKEN_FILE)]) {
+    for path in tokens.into_iter().chain([layout.host(crate::steps::join::TOKEN_FILE)]) {
         if let Ok(t) = fs::read_to_string(path) {
             let t = t.trim().to_string();
             if let Some((_, secret)) = t.rsplit_once(':') {
@@ -88,14 +89,14 @@ fn known_secrets() -> Vec<String> {
 }
 
 /// Collects everything and writes the bundle into OUT_DIR.
-pub fn run(out_dir: &Utf8Path, progress: &dyn Fn(&str)) -> Result<Written> {
+pub fn run(layout: &Layout, out_dir: &Utf8Path, progress: &dyn Fn(&str)) -> Result<Written> {
     let started = Instant::now();
-    let redactor = Redactor::new(known_secrets());
-    let cluster = builtins::cluster_answers();
+    let redactor = Redactor::new(known_secrets(layout));
+    let cluster = builtins::cluster_answers(layout);
     let mut entries = Vec::new();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut total = 0usize;
-    for item in collect::items() {
+    for item in collect::items(layout) {
         let t0 = Instant::now();
         let mut entry = Entry {
             file: item.path.clone(),
@@ -121,7 +122,7 @@ pub fn run(out_dir: &Utf8Path, progress: &dyn Fn(&str)) -> Result<Written> {
             continue;
         }
         progress(&item.path);
-        let (text, code, timed_out, error) = gather(&item, left.min(collect::ITEM_TIMEOUT));
+        let (text, code, timed_out, error) = gather(layout, &item, left.min(collect::ITEM_TIMEOUT));
         let (text, truncated, redactions) = redact_then_bound(&redactor, &text, collect::FILE_MAX.min(collect::TOTAL_MAX.saturating_sub(total)), item.tail);
         entry.exit_code = code;
         entry.timed_out = timed_out;
@@ -134,7 +135,7 @@ pub fn run(out_dir: &Utf8Path, progress: &dyn Fn(&str)) -> Result<Written> {
         files.push((item.path.clone(), text.into_bytes()));
         entries.push(entry);
     }
-    let summary = summary::findings(cluster);
+    let summary = summary::findings(layout, cluster);
     let (summary_text, n) = redactor.redact(&summary::render(&summary, &entries));
     let mut index = Index {
         host: hostname(),
@@ -171,7 +172,7 @@ pub fn run(out_dir: &Utf8Path, progress: &dyn Fn(&str)) -> Result<Written> {
 }
 
 /// Runs or reads one item: (text, exit code, timed out, error).
-fn gather(item: &Item, limit: Duration) -> (String, Option<i32>, bool, Option<String>) {
+fn gather(layout: &Layout, item: &Item, limit: Duration) -> (String, Option<i32>, bool, Option<String>) {
     let command = |argv: Vec<String>| match argv.split_first() {
         Some((program, args)) => {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -192,15 +193,15 @@ fn gather(item: &Item, limit: Duration) -> (String, Option<i32>, bool, Option<St
     match &item.source {
         Source::Cmd(argv) => command(argv.clone()),
         Source::Kubectl(args) => {
-            let mut argv = vec![collect::k3s(), "kubectl".into(), "--kubeconfig".into(), paths::host(paths::K3S_KUBECONFIG).to_string()];
+            let mut argv = vec![collect::k3s(layout), "kubectl".into(), "--kubeconfig".into(), layout.kubeconfig().to_string()];
             argv.extend(args.iter().cloned());
             command(argv)
         }
-        Source::File(p) => match fs::read(paths::host(p)) {
+        Source::File(p) => match fs::read(layout.host(p)) {
             Ok(bytes) => (String::from_utf8_lossy(&bytes).into_owned(), None, false, None),
             Err(e) => (String::new(), None, false, Some(format!("could not read '{p}': {e}"))),
         },
-        Source::Func(b) => match builtins::run(*b, limit) {
+        Source::Func(b) => match builtins::run(layout, *b, limit) {
             Ok(text) => (text, None, false, None),
             Err(e) => (String::new(), None, false, Some(floppies_format::error::render(&e))),
         },

@@ -5,26 +5,27 @@ use std::time::Duration;
 
 use super::Entry;
 use crate::journal::Journal;
-use crate::{paths, runner};
+use crate::layout::{Layout, K3S_UNIT};
+use crate::runner;
 
 /// Findings, most likely cause first; a healthy host gets one reassuring line.
-pub fn findings(cluster: bool) -> Vec<String> {
+pub fn findings(layout: &Layout, cluster: bool) -> Vec<String> {
     let mut out = Vec::new();
-    let journal = Journal::load(&paths::host(paths::STATE_FILE)).ok().flatten();
+    let journal = Journal::load(&layout.state_file()).ok().flatten();
     if journal.is_none() {
         out.push("floppies is not installed on this host (no /var/lib/floppies/state.json)".to_string());
     }
     if journal.is_some() {
-        let state = runner::capture("systemctl", &["is-active", paths::K3S_UNIT]).map(|o| o.stdout.trim().to_string()).unwrap_or_default();
+        let state = runner::capture("systemctl", &["is-active", K3S_UNIT]).map(|o| o.stdout.trim().to_string()).unwrap_or_default();
         if state != "active" {
-            out.push(format!("k3s is not running: {} is '{}'", paths::K3S_UNIT, if state.is_empty() { "unknown" } else { &state }));
+            out.push(format!("k3s is not running: {} is '{}'", K3S_UNIT, if state.is_empty() { "unknown" } else { &state }));
         } else if !cluster {
             out.push("k3s runs but its API does not answer".into());
         }
     }
     if cluster {
-        out.extend(cluster_findings());
-        out.extend(tlsstore_findings());
+        out.extend(cluster_findings(layout));
+        out.extend(tlsstore_findings(layout));
     }
     out.extend(disk_full());
     if !crate::host::route::has_ipv4_default_route() {
@@ -37,7 +38,7 @@ pub fn findings(cluster: bool) -> Vec<String> {
             out.push(format!("CPU level mismatch: this CPU is x86-64-v{level}, but the '{variant}' MinIO image needs v2"));
         }
     }
-    out.extend(certificate_expiry());
+    out.extend(certificate_expiry(layout));
     // A symptom, so after its likely causes.
     if let Some(j) = journal.as_ref().filter(|j| !j.complete) {
         out.push(format!("the last install did not finish; last step done: {}", j.steps.last().map_or("none", |e| e.name.as_str())));
@@ -48,16 +49,16 @@ pub fn findings(cluster: bool) -> Vec<String> {
     out
 }
 
-fn cluster_findings() -> Vec<String> {
+fn cluster_findings(layout: &Layout) -> Vec<String> {
     let mut out = Vec::new();
-    if let Ok(nodes) = crate::steps::kube::get_json(&["nodes"]) {
-        let (bad, total) = crate::steps::kube::nodes_not_ready(&nodes);
+    if let Ok(nodes) = crate::kube::get_json(layout, &["nodes"]) {
+        let (bad, total) = crate::kube::nodes_not_ready(&nodes);
         if total == 0 {
             out.push("no node has registered with k3s".into());
         }
         out.extend(bad.into_iter().map(|n| format!("node {n} is NotReady")));
     }
-    if let Ok(pods) = crate::steps::kube::get_json(&["pods", "-A"]) {
+    if let Ok(pods) = crate::kube::get_json(layout, &["pods", "-A"]) {
         for p in pods["items"].as_array().into_iter().flatten() {
             for cs in p["status"]["containerStatuses"].as_array().into_iter().flatten() {
                 if cs["state"]["waiting"]["reason"] == "CrashLoopBackOff" {
@@ -83,8 +84,8 @@ fn cluster_findings() -> Vec<String> {
 /// A second TLSStore named `default`, anywhere in the cluster: Traefik then
 /// drops every `default` store (ours with it) and serves its self-signed
 /// certificate, logging "Default TLS Stores defined in multiple namespaces".
-fn tlsstore_findings() -> Vec<String> {
-    crate::steps::kube::get_json(&["tlsstores.traefik.io", "-A"]).ok().and_then(|list| duplicate_default_tlsstores(&list)).into_iter().collect()
+fn tlsstore_findings(layout: &Layout) -> Vec<String> {
+    crate::kube::get_json(layout, &["tlsstores.traefik.io", "-A"]).ok().and_then(|list| duplicate_default_tlsstores(&list)).into_iter().collect()
 }
 
 /// The finding for a TLSStore list (kubectl's JSON) with more than one
@@ -125,9 +126,9 @@ fn disk_full() -> Vec<String> {
 }
 
 /// Our server certificate within 30 days of expiry (openssl's own check), and k3s's warnings.
-fn certificate_expiry() -> Vec<String> {
+fn certificate_expiry(layout: &Layout) -> Vec<String> {
     let mut out = Vec::new();
-    let cert = crate::steps::credentials_dir().join("tls/server.crt");
+    let cert = layout.tls_dir().join("server.crt");
     if cert.is_file() {
         if let Ok(o) = runner::capture("openssl", &["x509", "-checkend", "2592000", "-noout", "-in", cert.as_str()]) {
             if o.code == Some(1) {
@@ -135,7 +136,7 @@ fn certificate_expiry() -> Vec<String> {
             }
         }
     }
-    if let Ok((o, _)) = runner::capture_timeout(&super::collect::k3s(), &["certificate", "check", "--output", "table"], Duration::from_secs(10)) {
+    if let Ok((o, _)) = runner::capture_timeout(&super::collect::k3s(layout), &["certificate", "check", "--output", "table"], Duration::from_secs(10)) {
         for line in o.stdout.lines().filter(|l| l.contains("WARNING") || l.contains("EXPIRED")) {
             out.push(format!("k3s certificate: {}", line.trim()));
         }

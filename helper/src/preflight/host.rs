@@ -24,10 +24,10 @@ pub fn app_id(passwd: &str, group: &str, owner: Option<u32>) -> Option<u32> {
 }
 
 /// Picks the app's id into FACTS, reading the host's /etc/passwd and /etc/group.
-pub fn app_user(facts: &mut Facts) -> Check {
+pub fn app_user(layout: &crate::layout::Layout, facts: &mut Facts) -> Check {
     use std::os::unix::fs::MetadataExt;
-    let read = |p: &str| fs::read_to_string(crate::paths::host(p)).unwrap_or_default();
-    let owner = fs::metadata(crate::paths::host(crate::paths::DATA_DIR).join("data/minio")).ok().map(|m| m.uid());
+    let read = |p: &str| fs::read_to_string(layout.host(p)).unwrap_or_default();
+    let owner = fs::metadata(layout.minio_data_dir()).ok().map(|m| m.uid());
     match app_id(&read("/etc/passwd"), &read("/etc/group"), owner) {
         Some(id) => {
             facts.app_uid = id;
@@ -46,12 +46,8 @@ pub fn checks(manifest: Option<&Manifest>, installed: bool) -> Vec<Check> {
 }
 
 fn root() -> Check {
-    // The effective uid is the second field of Uid: in /proc/self/status.
-    let euid = fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().nth(1).unwrap_or("").to_string())));
-    match euid.as_deref() {
-        Some("0") => Check::pass("root", "running as root"),
+    match rustix::process::geteuid().is_root() {
+        true => Check::pass("root", "running as root"),
         _ => Check::fail("root", "not running as root", "run it with sudo: 'sudo sh floppies-installer.run install'"),
     }
 }

@@ -31,7 +31,7 @@ pub struct Answer {
 /// Every join check, in the order they are reported.
 pub fn checks(file: &JoinFile, version: &str, build: &str) -> Vec<Check> {
     let mut checks = vec![same_build(file, version, build)];
-    let curl = match crate::paths::system_binary("curl") {
+    let curl = match crate::layout::system_binary("curl") {
         Ok(p) => p,
         Err(_) => {
             checks.push(Check::fail(

@@ -106,11 +106,11 @@ impl Report {
 }
 
 /// Runs every check. `manifest` is the bundle's (None when run without one).
-pub fn run(manifest: Option<&Manifest>, installed: bool) -> Report {
+pub fn run(layout: &crate::layout::Layout, manifest: Option<&Manifest>, installed: bool) -> Report {
     let mut facts = Facts { image_variant: "default".into(), ..Facts::default() };
     let mut checks = Vec::new();
     checks.extend(host::checks(manifest, installed));
-    checks.push(host::app_user(&mut facts));
+    checks.push(host::app_user(layout, &mut facts));
     checks.extend(host::cpu(manifest, &mut facts));
     checks.extend(resources::checks(manifest));
     checks.extend(network::checks(installed, &mut facts));

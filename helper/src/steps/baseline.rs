@@ -7,8 +7,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 use std::fs;
 
-use super::{Cx, Step};
-use crate::{paths, runner};
+use super::{InstallCx, Step, UninstallCx};
+use crate::layout::Layout;
+use crate::runner;
 
 pub struct HostBaseline;
 
@@ -91,12 +92,12 @@ pub fn remove_pod_logs(dirs: &[String], existed: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn setting_paths() -> Vec<String> {
-    SETTINGS.iter().map(|p| paths::host(p).to_string()).collect()
+fn setting_paths(layout: &Layout) -> Vec<String> {
+    SETTINGS.iter().map(|p| layout.host(p).to_string()).collect()
 }
 
-fn log_dirs() -> Vec<String> {
-    POD_LOG_DIRS.iter().map(|p| paths::host(p).to_string()).collect()
+fn log_dirs(layout: &Layout) -> Vec<String> {
+    POD_LOG_DIRS.iter().map(|p| layout.host(p).to_string()).collect()
 }
 
 impl Step for HostBaseline {
@@ -112,20 +113,20 @@ impl Step for HostBaseline {
         "put the recorded kernel settings back and remove the pods' logs"
     }
 
-    fn done(&self, cx: &Cx) -> Result<bool> {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
         Ok(cx.record(self.name()).get("settings").is_some())
     }
 
-    fn apply(&self, _cx: &mut Cx) -> Result<Value> {
-        let existed: Vec<String> = log_dirs().into_iter().filter(|d| fs::symlink_metadata(d).is_ok()).collect();
-        Ok(json!({ "settings": read_settings(&setting_paths()), "pod_log_dirs_existed": existed }))
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let existed: Vec<String> = log_dirs(cx.layout).into_iter().filter(|d| fs::symlink_metadata(d).is_ok()).collect();
+        Ok(json!({ "settings": read_settings(&setting_paths(cx.layout)), "pod_log_dirs_existed": existed }))
     }
 
-    fn undo(&self, _cx: &Cx, record: &Value) -> Result<()> {
+    fn undo(&self, cx: &UninstallCx, record: &Value) -> Result<()> {
         // Without a record nothing is known of the host before k3s: change nothing.
         let Some(settings) = record.get("settings").and_then(Value::as_object) else { return Ok(()) };
         let existed: Vec<String> = record["pod_log_dirs_existed"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
-        remove_pod_logs(&log_dirs(), &existed)?;
+        remove_pod_logs(&log_dirs(cx.layout), &existed)?;
         restore_settings(settings)?;
         Ok(())
     }

@@ -13,11 +13,11 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::{json, Value};
 use std::fs;
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Read;
 
-use super::{Cx, Step};
-use crate::paths;
+use super::{InstallCx, Step, UninstallCx};
+use crate::files::{private_dir, write_private};
+use crate::layout::Layout;
 
 pub struct Credentials;
 
@@ -26,7 +26,7 @@ const PASSWORD_LEN: usize = 40;
 /// sends it as minio.runAsUser), chosen by preflight so it is no account
 /// of this host; MinIO's data directory must belong to it, as a hostPath
 /// volume gets no fsGroup.
-pub fn app_uid(cx: &Cx) -> Result<u32> {
+pub fn app_uid(cx: &InstallCx) -> Result<u32> {
     match cx.record("preflight")["app_uid"].as_u64() {
         Some(id) if id > 0 => u32::try_from(id).context("bug: app_uid out of range"),
         _ => anyhow::bail!("bug: preflight chose no uid for the app's pods"),
@@ -47,32 +47,6 @@ fn chown_tree(tree: &Utf8Path, id: u32) -> Result<()> {
     Ok(())
 }
 
-pub fn dir() -> Utf8PathBuf {
-    paths::host(paths::DATA_DIR).join("credentials")
-}
-
-pub fn minio_env() -> Utf8PathBuf {
-    dir().join("minio-root.env")
-}
-
-pub fn reader_env() -> Utf8PathBuf {
-    dir().join("s3www-reader.env")
-}
-
-/// MinIO's data directory on the host.
-pub fn minio_data_dir() -> Utf8PathBuf {
-    data_dir().join("minio")
-}
-
-pub fn tls_dir() -> Utf8PathBuf {
-    dir().join("tls")
-}
-
-/// Where customer data lives (MinIO's volume).
-pub fn data_dir() -> Utf8PathBuf {
-    paths::host(paths::DATA_DIR).join("data")
-}
-
 impl Step for Credentials {
     fn name(&self) -> &'static str {
         "credentials"
@@ -86,38 +60,39 @@ impl Step for Credentials {
         "remove /var/lib/floppies (data and credentials), unless --keep-data"
     }
 
-    fn done(&self, cx: &Cx) -> Result<bool> {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
         let customer_ok = match &cx.opts.tls {
-            Some((cert, key)) => super::tls::same_as_installed(cert, key, &tls_dir())?,
+            Some((cert, key)) => crate::tls::same_as_installed(cert, key, &cx.layout.tls_dir())?,
             None => true,
         };
         let id = app_uid(cx)?;
-        let data_owned = fs::metadata(minio_data_dir()).is_ok_and(|m| {
+        let data_owned = fs::metadata(cx.layout.minio_data_dir()).is_ok_and(|m| {
             use std::os::unix::fs::MetadataExt;
             m.uid() == id && m.gid() == id
         });
         Ok(customer_ok
             && data_owned
-            && read_minio_env().is_ok()
-            && read_reader_env().is_ok()
-            && tls_dir().join("server.crt").is_file()
-            && tls_dir().join("server.key").is_file())
+            && read_minio_env(cx.layout).is_ok()
+            && read_reader_env(cx.layout).is_ok()
+            && cx.layout.tls_dir().join("server.crt").is_file()
+            && cx.layout.tls_dir().join("server.key").is_file())
     }
 
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
-        private_dir(&paths::host(paths::DATA_DIR), 0o755)?;
-        private_dir(&dir(), 0o700)?;
-        private_dir(&data_dir(), 0o755)?;
-        private_dir(&minio_data_dir(), 0o700)?;
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let layout = cx.layout;
+        private_dir(&layout.data_dir(), 0o755)?;
+        private_dir(&layout.credentials_dir(), 0o700)?;
+        private_dir(&layout.app_data_dir(), 0o755)?;
+        private_dir(&layout.minio_data_dir(), 0o700)?;
         let id = app_uid(cx)?;
-        let owned = fs::metadata(minio_data_dir()).is_ok_and(|m| {
+        let owned = fs::metadata(cx.layout.minio_data_dir()).is_ok_and(|m| {
             use std::os::unix::fs::MetadataExt;
             m.uid() == id && m.gid() == id
         });
         if !owned {
-            chown_tree(&minio_data_dir(), id)?;
+            chown_tree(&layout.minio_data_dir(), id)?;
         }
-        let created_password = if read_minio_env().is_ok() {
+        let created_password = if read_minio_env(layout).is_ok() {
             false
         } else {
             // The user name is random too: a MinIO advisory without an
@@ -125,30 +100,30 @@ impl Step for Credentials {
             // key act with it, so a well-known root name is a risk.
             let user = format!("admin-{}", random_token(12)?.to_lowercase());
             let password = random_token(PASSWORD_LEN)?;
-            write_private(&minio_env(), &format!("MINIO_ROOT_USER={user}\nMINIO_ROOT_PASSWORD={password}\n"))?;
+            write_private(&layout.minio_env(), &format!("MINIO_ROOT_USER={user}\nMINIO_ROOT_PASSWORD={password}\n"))?;
             true
         };
-        if read_reader_env().is_err() {
+        if read_reader_env(layout).is_err() {
             let (key, secret) = (format!("s3www-{}", random_token(12)?.to_lowercase()), random_token(PASSWORD_LEN)?);
-            write_private(&reader_env(), &format!("S3WWW_ACCESS_KEY={key}\nS3WWW_SECRET_KEY={secret}\n"))?;
+            write_private(&layout.reader_env(), &format!("S3WWW_ACCESS_KEY={key}\nS3WWW_SECRET_KEY={secret}\n"))?;
         }
         let created_tls = match &cx.opts.tls {
-            Some((cert, key)) => super::tls::install_customer(cert, key, &tls_dir())?,
-            None => super::tls::ensure(&tls_dir())?,
+            Some((cert, key)) => crate::tls::install_customer(cert, key, &layout.tls_dir())?,
+            None => crate::tls::ensure(&layout.tls_dir())?,
         };
-        Ok(json!({ "dir": dir(), "created_password": created_password, "created_tls": created_tls, "customer_tls": cx.opts.tls.is_some() }))
+        Ok(json!({ "dir": layout.credentials_dir(), "created_password": created_password, "created_tls": created_tls, "customer_tls": cx.opts.tls.is_some() }))
     }
 
-    fn undo(&self, cx: &Cx, _record: &Value) -> Result<()> {
+    fn undo(&self, cx: &UninstallCx, _record: &Value) -> Result<()> {
         if cx.opts.keep_data {
             return Ok(());
         }
         // Everything but the journal, which the undos after this one still
         // need: it goes last, and only once every undo has succeeded (see
         // `steps::forget_installation`).
-        let data = paths::host(paths::DATA_DIR);
+        let data = cx.layout.data_dir();
         let Ok(entries) = fs::read_dir(&data) else { return Ok(()) };
-        let journal = paths::host(paths::STATE_FILE);
+        let journal = cx.layout.state_file();
         for e in entries {
             let path = e.with_context(|| format!("could not read '{data}'"))?.path();
             if path == journal.as_std_path() {
@@ -162,8 +137,8 @@ impl Step for Credentials {
 }
 
 /// (user, password) from minio-root.env.
-pub fn read_minio_env() -> Result<(String, String)> {
-    let path = minio_env();
+pub fn read_minio_env(layout: &Layout) -> Result<(String, String)> {
+    let path = layout.minio_env();
     let text = fs::read_to_string(&path).with_context(|| format!("could not read '{path}'"))?;
     let get = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string).filter(|v| !v.is_empty());
     match (get("MINIO_ROOT_USER"), get("MINIO_ROOT_PASSWORD")) {
@@ -173,29 +148,14 @@ pub fn read_minio_env() -> Result<(String, String)> {
 }
 
 /// (access key, secret key) from s3www-reader.env.
-pub fn read_reader_env() -> Result<(String, String)> {
-    let path = reader_env();
+pub fn read_reader_env(layout: &Layout) -> Result<(String, String)> {
+    let path = layout.reader_env();
     let text = fs::read_to_string(&path).with_context(|| format!("could not read '{path}'"))?;
     let get = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string).filter(|v| !v.is_empty());
     match (get("S3WWW_ACCESS_KEY"), get("S3WWW_SECRET_KEY")) {
         (Some(k), Some(s)) => Ok((k, s)),
         _ => bail!("'{path}' lacks S3WWW_ACCESS_KEY or S3WWW_SECRET_KEY"),
     }
-}
-
-/// Creates DIR if needed and sets its mode.
-pub fn private_dir(dir: &Utf8Path, mode: u32) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).with_context(|| format!("could not set the mode of '{dir}'"))
-}
-
-/// Writes a 0600 file atomically (never visible with wider permissions).
-pub fn write_private(path: &Utf8Path, text: &str) -> Result<()> {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap_or("file")));
-    let _ = fs::remove_file(&tmp);
-    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).with_context(|| format!("could not create '{tmp}'"))?;
-    f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).with_context(|| format!("could not write '{tmp}'"))?;
-    fs::rename(&tmp, path).with_context(|| format!("could not rename '{tmp}' to '{path}'"))
 }
 
 /// LEN characters of [A-Za-z0-9] from /dev/urandom, without modulo bias.

@@ -13,11 +13,13 @@ use serde_json::{json, Value};
 use std::fs;
 use std::time::{Duration, Instant};
 
-use super::{baseline, k3s_service, network, stage, summary, unpack, Cx, Step, UfwMode};
+use super::{baseline, k3s_service, network, on_path, stage, unpack, InstallCx, Step, UfwMode, UninstallCx};
+use crate::files::{private_dir, write_private};
 use crate::joinfile::{server_host_port, JoinFile};
 use crate::journal::Journal;
+use crate::layout::{Layout, K3S_UNIT};
 use crate::preflight;
-use crate::{paths, runner};
+use crate::runner;
 use floppies_format::error::{ExitCode, Failure};
 
 /// The token k3s reads (`token-file:`), root only, removed with /etc/rancher/k3s.
@@ -41,7 +43,7 @@ pub fn join_steps(file: Option<&JoinFile>, ufw: UfwMode) -> Vec<Box<dyn Step>> {
         Box::new(baseline::HostBaseline),
         Box::new(JoinService),
         Box::new(JoinWait),
-        Box::new(summary::Summary),
+        Box::new(on_path::OnPath),
     ]
 }
 
@@ -86,10 +88,10 @@ impl Step for JoinPreflight {
     fn changes_host(&self) -> bool {
         false
     }
-    fn done(&self, _cx: &Cx) -> Result<bool> {
+    fn done(&self, _cx: &InstallCx) -> Result<bool> {
         Ok(false)
     }
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let file = need(&self.0, "preflight")?;
         let report = join_report(cx, file);
         cx.out.say(report.render().trim_end());
@@ -101,15 +103,15 @@ impl Step for JoinPreflight {
         }
         Ok(serde_json::to_value(&report.facts)?)
     }
-    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+    fn undo(&self, _cx: &UninstallCx, _record: &Value) -> Result<()> {
         Ok(())
     }
 }
 
 /// Install's checks, the ufw line saying what join adds, then the join checks.
-pub fn join_report(cx: &Cx, file: &JoinFile) -> preflight::Report {
+pub fn join_report(cx: &InstallCx, file: &JoinFile) -> preflight::Report {
     let installed = cx.journal.entry("k3s-service").is_some();
-    let mut report = preflight::run(cx.manifest.as_ref(), installed);
+    let mut report = preflight::run(cx.layout, cx.manifest.as_ref(), installed);
     for c in report.checks.iter_mut().filter(|c| c.id == "ufw" && c.result == preflight::Verdict::Fixable) {
         c.message = "ufw is active: join adds rules for 10250/tcp and 8472/udp from the servers' addresses, tagged 'floppies'".into();
     }
@@ -143,7 +145,7 @@ impl JoinFirewall {
         let added = runner::run("ufw", &["show", "added"])?.stdout;
         Ok(agent_rules(&file.servers).into_iter().filter(|r| !crate::host::ufw::has_rule(&added, &r.iter().map(String::as_str).collect::<Vec<_>>())).collect())
     }
-    fn active(cx: &Cx) -> bool {
+    fn active(cx: &InstallCx) -> bool {
         serde_json::from_value::<preflight::Facts>(cx.record("preflight")).unwrap_or_default().ufw_active
     }
 }
@@ -158,7 +160,7 @@ impl Step for JoinFirewall {
     fn undo_summary(&self) -> &'static str {
         "remove the ufw rules join added"
     }
-    fn plan(&self, cx: &Cx) -> Vec<String> {
+    fn plan(&self, cx: &InstallCx) -> Vec<String> {
         match (&self.file, Self::active(cx), self.ufw) {
             (Some(f), true, UfwMode::Keep) => agent_rules(&f.servers).iter().map(|r| format!("ufw {} comment '{}'", r.join(" "), network::UFW_TAG)).collect(),
             (_, true, UfwMode::Disable) => vec!["ufw is disabled by the network step (--ufw disable)".into()],
@@ -166,10 +168,10 @@ impl Step for JoinFirewall {
             _ => vec!["ufw is not active: nothing to change".into()],
         }
     }
-    fn done(&self, cx: &Cx) -> Result<bool> {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
         Ok(!(Self::active(cx) && self.ufw == UfwMode::Keep) || self.missing()?.is_empty())
     }
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let mut added: Vec<Value> = cx.record(FIREWALL_STEP)["ufw_added"].as_array().cloned().unwrap_or_default();
         if Self::active(cx) && self.ufw == UfwMode::Keep {
             for rule in self.missing()? {
@@ -181,7 +183,7 @@ impl Step for JoinFirewall {
         }
         Ok(json!({ "ufw_added": added }))
     }
-    fn undo(&self, _cx: &Cx, record: &Value) -> Result<()> {
+    fn undo(&self, _cx: &UninstallCx, record: &Value) -> Result<()> {
         for rule in record["ufw_added"].as_array().into_iter().flatten() {
             let mut args = vec!["delete"];
             args.extend(rule.as_array().into_iter().flatten().filter_map(Value::as_str));
@@ -212,7 +214,7 @@ fn source_address(host: &str) -> Option<String> {
 pub struct JoinStage(Option<JoinFile>);
 
 impl JoinStage {
-    fn config_text(&self, cx: &Cx) -> Result<String> {
+    fn config_text(&self, cx: &InstallCx) -> Result<String> {
         let file = need(&self.0, "join-stage")?;
         let server = &file.servers[0];
         let (host, _) = server_host_port(server).map_err(anyhow::Error::msg)?;
@@ -231,23 +233,25 @@ impl Step for JoinStage {
     fn undo_summary(&self) -> &'static str {
         "remove /etc/rancher/k3s, k3s's data dir, /var/lib/kubelet, /var/lib/cni, /run/k3s, /run/flannel"
     }
-    fn done(&self, cx: &Cx) -> Result<bool> {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
         let Some(m) = &cx.manifest else { return Ok(true) };
         let file = need(&self.0, "join-stage")?;
-        let token_ok = fs::read_to_string(paths::host(TOKEN_FILE)).is_ok_and(|t| t.trim() == file.token);
-        Ok(stage::images_in_place(m) && token_ok && fs::read_to_string(stage::config_path()).is_ok_and(|c| c == self.config_text(cx).unwrap_or_default()))
+        let token_ok = fs::read_to_string(cx.layout.host(TOKEN_FILE)).is_ok_and(|t| t.trim() == file.token);
+        Ok(stage::images_in_place(cx.layout, m)
+            && token_ok
+            && fs::read_to_string(cx.layout.k3s_config_file()).is_ok_and(|c| c == self.config_text(cx).unwrap_or_default()))
     }
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let Some(m) = cx.manifest.clone() else { bail!("bug: join-stage without a manifest") };
         let file = need(&self.0, "join-stage")?;
-        let images = stage::place_images(&m)?;
-        let config = stage::config_path();
-        super::credentials::private_dir(config.parent().expect("bug: config has a parent"), 0o755)?;
-        super::write_private(&paths::host(TOKEN_FILE), &format!("{}\n", file.token))?;
-        super::write_private(&config, &self.config_text(cx)?)?;
+        let images = stage::place_images(cx.layout, &m)?;
+        let config = cx.layout.k3s_config_file();
+        private_dir(config.parent().expect("bug: config has a parent"), 0o755)?;
+        write_private(&cx.layout.host(TOKEN_FILE), &format!("{}\n", file.token))?;
+        write_private(&config, &self.config_text(cx)?)?;
         Ok(json!({ "images": images, "config": config, "role": file.role.name(), "servers": file.servers, "node": node_name() }))
     }
-    fn undo(&self, cx: &Cx, record: &Value) -> Result<()> {
+    fn undo(&self, cx: &UninstallCx, record: &Value) -> Result<()> {
         stage::StageK3s.undo(cx, record)
     }
 }
@@ -269,38 +273,38 @@ impl Step for JoinService {
     fn undo_summary(&self) -> &'static str {
         "stop k3s; kill its containers; unmount; delete its interfaces, namespaces and iptables rules; remove the unit"
     }
-    fn done(&self, _cx: &Cx) -> Result<bool> {
-        if fs::read_to_string(k3s_service::unit_path()).ok().as_deref() != Some(agent_unit_text().as_str()) {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
+        if fs::read_to_string(k3s_service::unit_path(cx.layout)).ok().as_deref() != Some(agent_unit_text().as_str()) {
             return Ok(false);
         }
-        let enabled = runner::capture("systemctl", &["is-enabled", "--quiet", paths::K3S_UNIT])?.success();
-        let active = runner::capture("systemctl", &["is-active", "--quiet", paths::K3S_UNIT])?.success();
+        let enabled = runner::capture("systemctl", &["is-enabled", "--quiet", K3S_UNIT])?.success();
+        let active = runner::capture("systemctl", &["is-active", "--quiet", K3S_UNIT])?.success();
         Ok(enabled && active)
     }
-    fn apply(&self, _cx: &mut Cx) -> Result<Value> {
-        let path = k3s_service::unit_path();
-        fs::write(&path, agent_unit_text()).with_context(|| format!("could not write '{path}'"))?;
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let path = k3s_service::unit_path(cx.layout);
+        crate::files::write_atomic(&path, agent_unit_text().as_bytes(), 0o644)?;
         runner::run("systemctl", &["daemon-reload"])?;
-        runner::run("systemctl", &["enable", paths::K3S_UNIT])?;
-        runner::run("systemctl", &["start", "--no-block", paths::K3S_UNIT])?;
+        runner::run("systemctl", &["enable", K3S_UNIT])?;
+        runner::run("systemctl", &["start", "--no-block", K3S_UNIT])?;
         Ok(json!({ "unit": path }))
     }
-    fn undo(&self, cx: &Cx, record: &Value) -> Result<()> {
+    fn undo(&self, cx: &UninstallCx, record: &Value) -> Result<()> {
         k3s_service::K3sService.undo(cx, record)
     }
 }
 
 /// This node's Ready condition as the cluster has it, read with the kubelet's kubeconfig.
-pub fn own_node_ready() -> Result<bool> {
-    let k3s = format!("{}/current/k3s/k3s", paths::host(paths::OPT_DIR));
-    let kubeconfig = paths::host(KUBELET_KUBECONFIG);
+pub fn own_node_ready(layout: &Layout) -> Result<bool> {
+    let k3s = layout.current_k3s();
+    let kubeconfig = layout.host(KUBELET_KUBECONFIG);
     let name = node_name();
-    let out = runner::capture(&k3s, &["kubectl", "--kubeconfig", kubeconfig.as_str(), "get", "node", &name, "-o", "json"])?;
+    let out = runner::capture(k3s.as_str(), &["kubectl", "--kubeconfig", kubeconfig.as_str(), "get", "node", &name, "-o", "json"])?;
     if !out.success() {
         bail!("the cluster does not answer for node {name}: {}", out.stderr.trim());
     }
     let node: Value = serde_json::from_str(&out.stdout).with_context(|| format!("kubectl get node {name} printed no JSON"))?;
-    Ok(super::kube::condition(&node, "Ready"))
+    Ok(crate::kube::condition(&node, "Ready"))
 }
 
 /// Step 8: until the cluster sees this node Ready, bounded by --wait-timeout.
@@ -319,14 +323,14 @@ impl Step for JoinWait {
     fn changes_host(&self) -> bool {
         false
     }
-    fn done(&self, _cx: &Cx) -> Result<bool> {
-        Ok(own_node_ready().unwrap_or(false))
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
+        Ok(own_node_ready(cx.layout).unwrap_or(false))
     }
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let started = Instant::now();
         let limit = Duration::from_secs(cx.opts.wait_timeout);
         loop {
-            let last = match own_node_ready() {
+            let last = match own_node_ready(cx.layout) {
                 Ok(true) => return Ok(json!({ "node": node_name(), "ready_after_s": started.elapsed().as_secs() })),
                 Ok(false) => "the node is registered but not Ready".to_string(),
                 Err(e) => floppies_format::error::render(&e),
@@ -339,7 +343,7 @@ impl Step for JoinWait {
             std::thread::sleep(Duration::from_secs(2));
         }
     }
-    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+    fn undo(&self, _cx: &UninstallCx, _record: &Value) -> Result<()> {
         Ok(())
     }
 }

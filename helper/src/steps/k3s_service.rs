@@ -7,14 +7,16 @@ use camino::Utf8PathBuf;
 use serde_json::{json, Value};
 use std::fs;
 
-use super::{killall, Cx, Step};
-use crate::paths;
+use super::{InstallCx, Step, UninstallCx};
+use crate::files::write_atomic;
+use crate::killall;
+use crate::layout::{Layout, K3S_CONFIG_DIR, K3S_UNIT, OPT_DIR};
 use crate::runner;
 
 pub struct K3sService;
 
-pub fn unit_path() -> Utf8PathBuf {
-    paths::host(paths::SYSTEMD_DIR).join(paths::K3S_UNIT)
+pub fn unit_path(layout: &Layout) -> Utf8PathBuf {
+    layout.unit_file(K3S_UNIT)
 }
 
 /// Modelled on the unit k3s's install.sh writes, with our paths. Started
@@ -54,8 +56,8 @@ ExecStart={opt}/current/k3s/k3s server --config {etc}/config.yaml
 [Install]
 WantedBy=multi-user.target
 ",
-        opt = paths::OPT_DIR,
-        etc = paths::K3S_CONFIG_DIR
+        opt = OPT_DIR,
+        etc = K3S_CONFIG_DIR
     )
 }
 
@@ -72,29 +74,29 @@ impl Step for K3sService {
         "stop k3s; kill its containers; unmount; delete its interfaces, namespaces and iptables rules; remove the unit"
     }
 
-    fn done(&self, _cx: &Cx) -> Result<bool> {
-        if fs::read_to_string(unit_path()).ok().as_deref() != Some(unit_text().as_str()) {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
+        if fs::read_to_string(unit_path(cx.layout)).ok().as_deref() != Some(unit_text().as_str()) {
             return Ok(false);
         }
-        let enabled = runner::capture("systemctl", &["is-enabled", "--quiet", paths::K3S_UNIT])?.success();
-        let active = runner::capture("systemctl", &["is-active", "--quiet", paths::K3S_UNIT])?.success();
+        let enabled = runner::capture("systemctl", &["is-enabled", "--quiet", K3S_UNIT])?.success();
+        let active = runner::capture("systemctl", &["is-active", "--quiet", K3S_UNIT])?.success();
         Ok(enabled && active)
     }
 
-    fn apply(&self, _cx: &mut Cx) -> Result<Value> {
-        let path = unit_path();
-        fs::write(&path, unit_text()).with_context(|| format!("could not write '{path}'"))?;
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let path = unit_path(cx.layout);
+        write_atomic(&path, unit_text().as_bytes(), 0o644)?;
         runner::run("systemctl", &["daemon-reload"])?;
-        runner::run("systemctl", &["enable", paths::K3S_UNIT])?;
-        runner::run("systemctl", &["start", "--no-block", paths::K3S_UNIT])?;
+        runner::run("systemctl", &["enable", K3S_UNIT])?;
+        runner::run("systemctl", &["start", "--no-block", K3S_UNIT])?;
         Ok(json!({ "unit": path }))
     }
 
-    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
-        let path = unit_path();
+    fn undo(&self, cx: &UninstallCx, _record: &Value) -> Result<()> {
+        let path = unit_path(cx.layout);
         if path.exists() {
             // Ignore the result: a unit that never started cannot be stopped, which is fine.
-            let _ = runner::capture("systemctl", &["disable", "--now", paths::K3S_UNIT]);
+            let _ = runner::capture("systemctl", &["disable", "--now", K3S_UNIT]);
             fs::remove_file(&path).with_context(|| format!("could not remove '{path}'"))?;
             runner::run("systemctl", &["daemon-reload"])?;
         }

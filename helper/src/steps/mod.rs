@@ -8,14 +8,11 @@ mod baseline;
 mod credentials;
 pub mod join;
 mod k3s_service;
-mod killall;
-pub mod kube;
 mod network;
+mod on_path;
 mod preflight;
 mod smoke;
 mod stage;
-mod summary;
-pub mod tls;
 mod unpack;
 mod values;
 mod wait;
@@ -26,7 +23,7 @@ use std::fs;
 use std::time::Instant;
 
 use crate::journal::Journal;
-use crate::paths;
+use crate::layout::Layout;
 use crate::report::Reporter;
 use floppies_format::bundle::Bundle;
 use floppies_format::manifest::Manifest;
@@ -43,43 +40,53 @@ pub enum UfwMode {
     Leave,
 }
 
-/// Options of one run.
+/// What install was asked for: its steps' checks and applies read these.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub struct InstallOptions {
     pub ufw: UfwMode,
-    pub keep_data: bool,
-    pub yes: bool,
     /// Seconds to wait for the node and the application.
     pub wait_timeout: u64,
     /// The customer's own certificate and key, if given.
     pub tls: Option<(camino::Utf8PathBuf, camino::Utf8PathBuf)>,
 }
 
+/// What uninstall was asked for: the steps' undos read these.
+#[derive(Clone, Copy, Debug)]
+pub struct UninstallOptions {
+    pub keep_data: bool,
+}
+
 #[cfg(test)]
-impl Options {
-    /// What the unit tests run steps with: keep data, no questions, no ufw change.
-    pub fn for_test() -> Options {
-        Options { ufw: UfwMode::Keep, keep_data: true, yes: true, wait_timeout: 1, tls: None }
+impl InstallOptions {
+    /// What the unit tests install with: no ufw change, a short wait.
+    pub fn for_test() -> InstallOptions {
+        InstallOptions { ufw: UfwMode::Keep, wait_timeout: 1, tls: None }
     }
 }
 
-/// What every step sees.
-pub struct Cx<'a> {
+/// What every step sees, with the options of the run (install or uninstall).
+pub struct Cx<'a, O> {
     pub out: &'a Reporter,
+    pub layout: &'a Layout,
     pub bundle: Option<&'a Bundle>,
     pub manifest: Option<Manifest>,
-    pub opts: Options,
+    pub opts: O,
     pub journal: Journal,
 }
 
-impl Cx<'_> {
+/// An install's context: what `plan`, `done` and `apply` get.
+pub type InstallCx<'a> = Cx<'a, InstallOptions>;
+/// An uninstall's context: what `undo` gets.
+pub type UninstallCx<'a> = Cx<'a, UninstallOptions>;
+
+impl<O> Cx<'_, O> {
     /// The record an earlier run of `step` left, or Null.
     pub fn record(&self, step: &str) -> Value {
         self.journal.entry(step).map(|e| e.record.clone()).unwrap_or(Value::Null)
     }
 
     pub fn save_journal(&self) -> Result<()> {
-        self.journal.save(&paths::host(paths::STATE_FILE))
+        self.journal.save(&self.layout.state_file())
     }
 }
 
@@ -94,15 +101,15 @@ pub trait Step {
         true
     }
     /// Details `--dry-run` adds under the step (what it would do on this host).
-    fn plan(&self, _cx: &Cx) -> Vec<String> {
+    fn plan(&self, _cx: &InstallCx) -> Vec<String> {
         Vec::new()
     }
     /// True when the host already has what this step makes.
-    fn done(&self, cx: &Cx) -> Result<bool>;
+    fn done(&self, cx: &InstallCx) -> Result<bool>;
     /// Makes it; returns what to remember for undo.
-    fn apply(&self, cx: &mut Cx) -> Result<Value>;
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value>;
     /// Removes it; idempotent, and works with `record` Null on a host it never touched.
-    fn undo(&self, cx: &Cx, record: &Value) -> Result<()>;
+    fn undo(&self, cx: &UninstallCx, record: &Value) -> Result<()>;
 }
 
 /// The install steps, in order.
@@ -117,13 +124,14 @@ pub fn install_steps() -> Vec<Box<dyn Step>> {
         Box::new(k3s_service::K3sService),
         Box::new(wait::WaitReady),
         Box::new(smoke::SmokeCheck),
-        Box::new(summary::Summary),
+        Box::new(on_path::OnPath),
     ]
 }
 
-pub use credentials::{data_dir, dir as credentials_dir, read_minio_env, read_reader_env, write_private};
+pub use credentials::{read_minio_env, read_reader_env};
 pub use join::{is_joined, join_steps};
 pub use network::DUMMY_LINK;
+pub use unpack::extract_release;
 
 /// One line of a `--dry-run` plan.
 #[derive(Debug, serde::Serialize)]
@@ -136,7 +144,7 @@ pub struct Planned {
 }
 
 /// What install would do, step by step, from what is on the host now.
-pub fn plan(cx: &Cx, steps: &[Box<dyn Step>]) -> Vec<Planned> {
+pub fn plan(cx: &InstallCx, steps: &[Box<dyn Step>]) -> Vec<Planned> {
     steps
         .iter()
         .map(|s| {
@@ -174,7 +182,7 @@ pub struct Outcome {
 }
 
 /// Runs the install steps in order, skipping those done, journalling each.
-pub fn run_install(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Outcome> {
+pub fn run_install(cx: &mut InstallCx, steps: &[Box<dyn Step>]) -> Result<Outcome> {
     let mut outcome = Outcome::default();
     let n = steps.len();
     for (i, step) in steps.iter().enumerate() {
@@ -187,7 +195,7 @@ pub fn run_install(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Outcome> {
         if !step.changes_host() {
             let record = step.apply(cx)?;
             cx.journal.record(step.name(), record);
-            if paths::host(paths::DATA_DIR).exists() {
+            if cx.layout.data_dir().exists() {
                 cx.save_journal()?;
             }
             cx.out.say(format!("[{}/{n}] {:<12} ok", i + 1, step.name()));
@@ -210,7 +218,7 @@ pub fn run_install(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Outcome> {
 }
 
 /// Runs every undo in reverse order; continues past failures and reports them all.
-pub fn run_uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>> {
+pub fn run_uninstall(cx: &mut UninstallCx, steps: &[Box<dyn Step>]) -> Result<Vec<String>> {
     let mut failures = Vec::new();
     let n = steps.len();
     for (i, step) in steps.iter().rev().enumerate() {
@@ -223,7 +231,7 @@ pub fn run_uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>
             continue;
         }
         cx.journal.forget(step.name());
-        let state = paths::host(paths::STATE_FILE);
+        let state = cx.layout.state_file();
         if state.parent().is_some_and(|d| d.exists()) {
             cx.journal.complete = false;
             cx.save_journal()?;
@@ -235,10 +243,10 @@ pub fn run_uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>
 
 /// Uninstall: every undo in reverse, then, only if all succeeded, the
 /// journal (and without --keep-data the data dir). Returns the failures.
-pub fn uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>> {
+pub fn uninstall(cx: &mut UninstallCx, steps: &[Box<dyn Step>]) -> Result<Vec<String>> {
     let failures = run_uninstall(cx, steps)?;
     if failures.is_empty() {
-        forget_installation(cx.opts.keep_data)?;
+        forget_installation(cx.layout, cx.opts.keep_data)?;
     }
     Ok(failures)
 }
@@ -246,12 +254,12 @@ pub fn uninstall(cx: &mut Cx, steps: &[Box<dyn Step>]) -> Result<Vec<String>> {
 /// After every undo succeeded: the journal goes, and without --keep-data the
 /// data dir that held it. After a failed undo neither is called for: the
 /// journal keeps what is still to undo, for the next uninstall.
-pub fn forget_installation(keep_data: bool) -> Result<()> {
-    let state = paths::host(paths::STATE_FILE);
+pub fn forget_installation(layout: &Layout, keep_data: bool) -> Result<()> {
+    let state = layout.state_file();
     if fs::symlink_metadata(&state).is_ok() {
         fs::remove_file(&state).with_context(|| format!("could not remove '{state}'"))?;
     }
-    let data = paths::host(paths::DATA_DIR);
+    let data = layout.data_dir();
     if !keep_data && data.exists() {
         fs::remove_dir_all(&data).with_context(|| format!("could not remove '{data}'"))?;
     }

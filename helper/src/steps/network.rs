@@ -7,12 +7,12 @@
 //! - firewalld active: the ports and the pod and service networks, trusted.
 
 use anyhow::{Context, Result};
-use camino::Utf8PathBuf;
 use serde_json::{json, Value};
 use std::fs;
 
-use super::{Cx, Step, UfwMode};
-use crate::paths;
+use super::{InstallCx, Step, UfwMode, UninstallCx};
+use crate::files::write_atomic;
+use crate::layout::{self, Layout, K3S_UNIT};
 use crate::preflight::Facts;
 use crate::runner;
 
@@ -36,10 +36,6 @@ pub const UFW_RULES: &[&[&str]] = &[
 const FIREWALLD_PORTS: &[&str] = &["6443/tcp", "80/tcp", "443/tcp"];
 const FIREWALLD_SOURCES: &[&str] = &["10.42.0.0/16", "10.43.0.0/16"];
 
-fn route_unit_path() -> Utf8PathBuf {
-    paths::host(paths::SYSTEMD_DIR).join(ROUTE_UNIT)
-}
-
 fn route_unit_text(ip: &str) -> String {
     format!(
         "\
@@ -62,7 +58,7 @@ ExecStop=-{ip} link delete {link}
 [Install]
 WantedBy=multi-user.target
 ",
-        k3s = paths::K3S_UNIT,
+        k3s = K3S_UNIT,
         link = DUMMY_LINK,
         addr = DUMMY_ADDR,
         gw = DUMMY_GATEWAY,
@@ -70,7 +66,7 @@ WantedBy=multi-user.target
     )
 }
 
-fn facts(cx: &Cx) -> Facts {
+fn facts(cx: &InstallCx) -> Facts {
     serde_json::from_value(cx.record("preflight")).unwrap_or_default()
 }
 
@@ -87,7 +83,7 @@ impl Step for Network {
         "remove the default route and firewall rules install added"
     }
 
-    fn plan(&self, cx: &Cx) -> Vec<String> {
+    fn plan(&self, cx: &InstallCx) -> Vec<String> {
         let f = facts(cx);
         let mut lines = Vec::new();
         if f.add_default_route {
@@ -111,13 +107,13 @@ impl Step for Network {
         lines
     }
 
-    fn done(&self, cx: &Cx) -> Result<bool> {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
         let f = facts(cx);
         let route_ok = !f.add_default_route || crate::host::route::has_ipv4_default_route();
         Ok(route_ok && !(f.ufw_active && cx.opts.ufw == UfwMode::Keep && missing_ufw_rules()?.iter().any(|m| *m)))
     }
 
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let f = facts(cx);
         let earlier = cx.record("network");
         let mut record = json!({
@@ -126,8 +122,8 @@ impl Step for Network {
             "ufw_disabled": earlier["ufw_disabled"].as_bool().unwrap_or(false),
             "firewalld": earlier["firewalld"].as_bool().unwrap_or(false),
         });
-        if f.add_default_route || route_unit_path().exists() {
-            add_route_unit()?;
+        if f.add_default_route || cx.layout.unit_file(ROUTE_UNIT).exists() {
+            add_route_unit(cx.layout)?;
             record["route_unit"] = json!(true);
         }
         if f.ufw_active {
@@ -164,11 +160,12 @@ impl Step for Network {
         Ok(record)
     }
 
-    fn undo(&self, _cx: &Cx, record: &Value) -> Result<()> {
+    fn undo(&self, cx: &UninstallCx, record: &Value) -> Result<()> {
         // The unit's presence proves we made the route, journal or not.
-        if route_unit_path().exists() {
+        let unit = cx.layout.unit_file(ROUTE_UNIT);
+        if unit.exists() {
             let _ = runner::capture("systemctl", &["disable", "--now", ROUTE_UNIT]);
-            fs::remove_file(route_unit_path()).with_context(|| format!("could not remove '{}'", route_unit_path()))?;
+            fs::remove_file(&unit).with_context(|| format!("could not remove '{unit}'"))?;
             runner::run("systemctl", &["daemon-reload"])?;
         }
         if fs::symlink_metadata(format!("/sys/class/net/{DUMMY_LINK}")).is_ok() {
@@ -205,13 +202,13 @@ impl Step for Network {
     }
 }
 
-fn add_route_unit() -> Result<()> {
+fn add_route_unit(layout: &Layout) -> Result<()> {
     // A fixed system path: root runs this unit at every boot.
-    let ip = paths::system_binary("ip")?;
+    let ip = layout::system_binary("ip")?;
     let text = route_unit_text(ip.as_str());
-    let path = route_unit_path();
+    let path = layout.unit_file(ROUTE_UNIT);
     if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-        fs::write(&path, text).with_context(|| format!("could not write '{path}'"))?;
+        write_atomic(&path, text.as_bytes(), 0o644)?;
         runner::run("systemctl", &["daemon-reload"])?;
     }
     runner::run("systemctl", &["enable", "--now", ROUTE_UNIT])?;

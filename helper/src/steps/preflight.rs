@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use super::{Cx, Step};
+use super::{InstallCx, Step, UninstallCx};
 use crate::preflight;
 use floppies_format::error::{ExitCode, Failure};
 
@@ -27,14 +27,14 @@ impl Step for Preflight {
         false
     }
 
-    fn done(&self, _cx: &Cx) -> Result<bool> {
+    fn done(&self, _cx: &InstallCx) -> Result<bool> {
         // Always re-checked: the host may have changed since the last run.
         Ok(false)
     }
 
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let installed = cx.journal.entry("k3s-service").is_some();
-        let report = preflight::run(cx.manifest.as_ref(), installed);
+        let report = preflight::run(cx.layout, cx.manifest.as_ref(), installed);
         cx.out.say(report.render().trim_end());
         let failed = report.failed();
         if !failed.is_empty() {
@@ -45,7 +45,7 @@ impl Step for Preflight {
         Ok(serde_json::to_value(&report.facts)?)
     }
 
-    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+    fn undo(&self, _cx: &UninstallCx, _record: &Value) -> Result<()> {
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-use super::{Cx, Step};
+use super::{InstallCx, Step, UninstallCx};
 use crate::http;
 use floppies_format::error::{ExitCode, Failure};
 use floppies_format::hashing::sha256_of;
@@ -35,11 +35,11 @@ impl Step for SmokeCheck {
         "nothing to undo"
     }
 
-    fn done(&self, cx: &Cx) -> Result<bool> {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
         Ok(check_all(cx).is_ok())
     }
 
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let deadline = Instant::now() + RETRY_FOR;
         loop {
             match check_all(cx) {
@@ -62,7 +62,7 @@ impl Step for SmokeCheck {
         }
     }
 
-    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+    fn undo(&self, _cx: &UninstallCx, _record: &Value) -> Result<()> {
         Ok(())
     }
 }
@@ -78,7 +78,7 @@ struct Served {
 /// True when the bucket may hold its own copy of a bundled file: MinIO's data
 /// was kept from an earlier install (its credentials were not made by this
 /// one), or this installation has served the content before.
-fn bucket_may_differ(cx: &Cx) -> bool {
+fn bucket_may_differ(cx: &InstallCx) -> bool {
     cx.record("credentials")["created_password"] == json!(false) || !cx.record("smoke-check").is_null()
 }
 
@@ -98,7 +98,7 @@ fn judge(url: &str, status: u16, sha: &str, want: &str, may_differ: bool) -> Res
 }
 
 /// Fetches every content file.
-fn check_all(cx: &Cx) -> Result<Served> {
+fn check_all(cx: &InstallCx) -> Result<Served> {
     let mut served = Served { checked: vec![], kept: vec![] };
     let Some(m) = &cx.manifest else { return Ok(served) };
     let may_differ = bucket_may_differ(cx);
@@ -162,8 +162,9 @@ mod tests {
     #[test]
     fn kept_data_or_an_earlier_check_lets_the_bucket_differ() {
         let out = crate::report::Reporter::new(false, true);
-        let opts = super::super::Options::for_test();
-        let mut cx = Cx { out: &out, bundle: None, manifest: None, opts, journal: crate::journal::Journal::new("1.0", "test") };
+        let opts = super::super::InstallOptions::for_test();
+        let layout = crate::layout::Layout::system();
+        let mut cx = InstallCx { out: &out, layout: &layout, bundle: None, manifest: None, opts, journal: crate::journal::Journal::new("1.0", "test") };
         assert!(!bucket_may_differ(&cx), "a fresh install serves exactly the bundle");
         cx.journal.record("credentials", json!({ "created_password": true }));
         assert!(!bucket_may_differ(&cx));

@@ -5,14 +5,15 @@
 //! own helm-controller deploy the app, and /etc/rancher/k3s/config.yaml.
 
 use anyhow::{bail, Context, Result};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use serde_json::{json, Value};
 use std::fs;
 
-use super::credentials::{self, write_private};
-use super::unpack::release_dir;
-use super::{Cx, Step};
-use crate::paths;
+use super::credentials;
+use super::values::{MINIO_SECRET, READER_SECRET, TLS_SECRET};
+use super::{InstallCx, Step, UninstallCx};
+use crate::files::{copy_atomic, private_dir, write_private};
+use crate::layout::{APP_NAMESPACE, K3S_LEFTOVER_DIRS};
 use floppies_format::manifest::{Manifest, Role};
 
 pub struct StageK3s;
@@ -26,9 +27,6 @@ secrets-encryption: true
 
 pub const MANIFEST_FILE: &str = "floppies.yaml";
 pub const CHART_FILE: &str = "floppies.tgz";
-pub const MINIO_SECRET: &str = "floppies-minio-root";
-pub const READER_SECRET: &str = "floppies-s3www-reader";
-pub const TLS_SECRET: &str = "floppies-tls";
 /// The node password k3s's agent writes (/etc/rancher/node/password).
 const K3S_NODE_DIRS: &[&str] = &["/etc/rancher/node"];
 /// Parents of k3s's directories, removed on uninstall if empty.
@@ -47,71 +45,64 @@ impl Step for StageK3s {
         "remove /etc/rancher/k3s, k3s's data dir, /var/lib/kubelet, /var/lib/cni, /run/k3s, /run/flannel"
     }
 
-    fn done(&self, cx: &Cx) -> Result<bool> {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
         let Some(m) = &cx.manifest else { return Ok(true) };
-        let images_ok = images_in_place(m);
+        let images_ok = images_in_place(cx.layout, m);
         let expected = manifests_text(cx)?;
-        let current = fs::read_to_string(paths::host(paths::K3S_MANIFESTS_DIR).join(MANIFEST_FILE)).unwrap_or_default();
+        let current = fs::read_to_string(cx.layout.k3s_manifests_dir().join(MANIFEST_FILE)).unwrap_or_default();
         Ok(images_ok
-            && paths::host(paths::K3S_STATIC_CHARTS_DIR).join(CHART_FILE).is_file()
+            && cx.layout.k3s_static_charts_dir().join(CHART_FILE).is_file()
             && current == expected
-            && fs::read_to_string(config_path()).is_ok_and(|c| c == K3S_CONFIG))
+            && fs::read_to_string(cx.layout.k3s_config_file()).is_ok_and(|c| c == K3S_CONFIG))
     }
 
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let Some(m) = cx.manifest.clone() else { bail!("bug: stage-k3s without a manifest") };
-        let release = release_dir(&m.bundle.version);
-        let images = place_images(&m)?;
+        let layout = cx.layout;
+        let release = layout.release_dir(&m.bundle.version);
+        let images = place_images(layout, &m)?;
         let chart = m.artifacts.iter().find(|a| a.role == Role::Chart).context("the bundle's manifest lists no chart")?;
-        let chart_dst = paths::host(paths::K3S_STATIC_CHARTS_DIR).join(CHART_FILE);
+        let chart_dst = layout.k3s_static_charts_dir().join(CHART_FILE);
         move_into(&release.join(&chart.path), &chart_dst, chart.size)?;
-        let manifests = paths::host(paths::K3S_MANIFESTS_DIR);
+        let manifests = layout.k3s_manifests_dir();
         fs::create_dir_all(&manifests).with_context(|| format!("could not create '{manifests}'"))?;
         write_private(&manifests.join(MANIFEST_FILE), &manifests_text(cx)?)?;
-        let config = config_path();
-        credentials::private_dir(config.parent().expect("bug: config has a parent"), 0o755)?;
+        let config = layout.k3s_config_file();
+        private_dir(config.parent().expect("bug: config has a parent"), 0o755)?;
         write_private(&config, K3S_CONFIG)?;
         Ok(json!({ "images": images, "chart": chart_dst, "config": config }))
     }
 
-    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
-        for dir in paths::K3S_LEFTOVER_DIRS.iter().chain(K3S_NODE_DIRS) {
-            let dir = paths::host(dir);
+    fn undo(&self, cx: &UninstallCx, _record: &Value) -> Result<()> {
+        for dir in K3S_LEFTOVER_DIRS.iter().chain(K3S_NODE_DIRS) {
+            let dir = cx.layout.host(dir);
             if fs::symlink_metadata(&dir).is_ok() {
                 fs::remove_dir_all(&dir).with_context(|| format!("could not remove '{dir}'"))?;
             }
         }
         // The parents k3s made, only when nothing else of anyone's is inside.
         for dir in K3S_PARENT_DIRS {
-            let _ = fs::remove_dir(paths::host(dir));
+            let _ = fs::remove_dir(cx.layout.host(dir));
         }
         Ok(())
     }
 }
 
 /// Every image archive of the bundle in k3s's images directory (join uses it too).
-pub(super) fn images_in_place(m: &Manifest) -> bool {
-    image_artifacts(m).all(|a| images_dir().join(file_name(&a.path)).is_file())
+pub(super) fn images_in_place(layout: &crate::layout::Layout, m: &Manifest) -> bool {
+    image_artifacts(m).all(|a| layout.k3s_images_dir().join(file_name(&a.path)).is_file())
 }
 
 /// Moves the bundle's image archives from the release into k3s's images directory.
-pub(super) fn place_images(m: &Manifest) -> Result<Vec<Utf8PathBuf>> {
-    let release = release_dir(&m.bundle.version);
+pub(super) fn place_images(layout: &crate::layout::Layout, m: &Manifest) -> Result<Vec<camino::Utf8PathBuf>> {
+    let release = layout.release_dir(&m.bundle.version);
     let mut images = Vec::new();
     for a in image_artifacts(m) {
-        let dst = images_dir().join(file_name(&a.path));
+        let dst = layout.k3s_images_dir().join(file_name(&a.path));
         move_into(&release.join(&a.path), &dst, a.size)?;
         images.push(dst);
     }
     Ok(images)
-}
-
-fn images_dir() -> Utf8PathBuf {
-    paths::host(paths::K3S_IMAGES_DIR)
-}
-
-pub(super) fn config_path() -> Utf8PathBuf {
-    paths::host(paths::K3S_CONFIG_DIR).join("config.yaml")
 }
 
 fn image_artifacts(m: &Manifest) -> impl Iterator<Item = &floppies_format::manifest::Artifact> {
@@ -137,20 +128,17 @@ fn move_into(src: &Utf8Path, dst: &Utf8Path, size: u64) -> Result<()> {
     if fs::rename(src, dst).is_ok() {
         return Ok(());
     }
-    let tmp = dst.with_file_name(format!(".{}.tmp", dst.file_name().unwrap_or("file")));
-    fs::copy(src, &tmp).with_context(|| format!("could not copy '{src}' to '{tmp}'"))?;
-    fs::File::open(&tmp).and_then(|f| f.sync_all()).with_context(|| format!("could not sync '{tmp}'"))?;
-    fs::rename(&tmp, dst).with_context(|| format!("could not rename '{tmp}' to '{dst}'"))?;
+    copy_atomic(src, dst, 0o600)?;
     fs::remove_file(src).with_context(|| format!("could not remove '{src}'"))
 }
 
 /// The manifest k3s applies: namespace (Pod Security restricted), the two
 /// secrets, and the HelmChart. JSON documents, which YAML parsers read as YAML.
-pub fn manifests_text(cx: &Cx) -> Result<String> {
-    let (user, password) = credentials::read_minio_env()?;
-    let tls = credentials::tls_dir();
+pub fn manifests_text(cx: &InstallCx) -> Result<String> {
+    let (user, password) = credentials::read_minio_env(cx.layout)?;
+    let tls = cx.layout.tls_dir();
     let read = |name: &str| fs::read_to_string(tls.join(name)).with_context(|| format!("could not read '{tls}/{name}'"));
-    let ns = paths::APP_NAMESPACE;
+    let ns = APP_NAMESPACE;
     let namespace = json!({
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": { "name": ns, "labels": {
@@ -164,7 +152,7 @@ pub fn manifests_text(cx: &Cx) -> Result<String> {
         "metadata": { "name": MINIO_SECRET, "namespace": ns },
         "stringData": { "rootUser": user, "rootPassword": password },
     });
-    let (key, secret) = credentials::read_reader_env()?;
+    let (key, secret) = credentials::read_reader_env(cx.layout)?;
     let reader = json!({
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": { "name": READER_SECRET, "namespace": ns },

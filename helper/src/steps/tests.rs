@@ -1,5 +1,6 @@
 //! The steps that only touch files, run for real against a throwaway
-//! FLOPPIES_ROOT: apply, done, re-apply, and undo with and without keep-data.
+//! root (a `Layout` over a scratch dir): apply, done, re-apply, and undo with
+//! and without keep-data.
 //! (systemd, k3s and the network are exercised in the VM harness.)
 
 use super::*;
@@ -68,15 +69,23 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
     let _guard = Scratch(base.clone());
     let root = base.join("root");
     fs::create_dir_all(&root).unwrap();
-    // The only test in this crate that sets FLOPPIES_ROOT; paths:: reads it on every call.
-    std::env::set_var("FLOPPIES_ROOT", &root);
+    let layout = Layout::at(root.clone());
 
     let run = build_bundle(&base);
     let bundle = Bundle::open(&run).unwrap();
     let manifest = bundle.manifest().unwrap();
     let out = Reporter::new(false, true);
-    let opts = Options::for_test();
-    let mut cx = Cx { out: &out, bundle: Some(&bundle), manifest: Some(manifest), opts, journal: Journal::new("9.9.9-test", "test") };
+    let opts = InstallOptions::for_test();
+    let mut cx = InstallCx { out: &out, layout: &layout, bundle: Some(&bundle), manifest: Some(manifest), opts, journal: Journal::new("9.9.9-test", "test") };
+    // Undo sees only what uninstall is asked for, and the journal as install left it.
+    let undo_cx = |journal: &Journal, keep_data| UninstallCx {
+        out: &out,
+        layout: &layout,
+        bundle: None,
+        manifest: None,
+        opts: UninstallOptions { keep_data },
+        journal: journal.clone(),
+    };
     cx.journal.record("preflight", serde_json::json!({"image_variant": "cpuv1", "app_uid": 64803}));
     let file_steps: Vec<Box<dyn Step>> = vec![Box::new(unpack::Unpack), Box::new(credentials::Credentials), Box::new(stage::StageK3s)];
 
@@ -137,29 +146,29 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
 
     // Undo, keeping data: k3s's and our software gone, data and credentials kept.
     fs::write(root.join("var/lib/floppies/data/customer.txt"), "precious").unwrap();
+    let ucx = undo_cx(&cx.journal, true);
     for step in file_steps.iter().rev() {
-        step.undo(&cx, &cx.record(step.name())).unwrap();
+        step.undo(&ucx, &ucx.record(step.name())).unwrap();
     }
     assert!(!opt.exists() && !k3s.exists() && !root.join("etc/rancher/k3s").exists());
     assert_eq!(fs::read_to_string(root.join("var/lib/floppies/data/customer.txt")).unwrap(), "precious");
     assert_eq!(fs::read_to_string(&env).unwrap(), password);
     // Undo twice is fine; without keep-data the data goes too, but not the
     // journal: the undos after this one may fail and must still find it.
-    cx.opts.keep_data = false;
+    let ucx = undo_cx(&cx.journal, false);
     for step in file_steps.iter().rev() {
-        step.undo(&cx, &Value::Null).unwrap();
+        step.undo(&ucx, &Value::Null).unwrap();
     }
     let left: Vec<_> = fs::read_dir(root.join("var/lib/floppies")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["state.json"], "only the journal is left after the data undo");
     // Once every undo succeeded, the journal goes too.
-    super::forget_installation(false).unwrap();
+    super::forget_installation(&layout, false).unwrap();
     assert!(!root.join("var/lib/floppies").exists());
 
     // An undo that fails after the data undo (as the network undo runs
     // after it): the journal stays, still naming what is left to undo, with
     // and without --keep-data.
     for keep_data in [true, false] {
-        cx.opts.keep_data = keep_data;
         cx.journal = Journal::new("9.9.9-test", "test");
         cx.journal.record("preflight", serde_json::json!({"app_uid": 64803}));
         credentials::Credentials.apply(&mut cx).unwrap();
@@ -167,14 +176,13 @@ fn file_steps_apply_resume_and_undo_under_a_scratch_root() {
         cx.journal.record("failing", serde_json::json!({"ufw_added": [["allow", "6443/tcp"]]}));
         cx.save_journal().unwrap();
         let steps: Vec<Box<dyn Step>> = vec![Box::new(FailingUndo), Box::new(credentials::Credentials)];
-        let failures = super::uninstall(&mut cx, &steps).unwrap();
+        let failures = super::uninstall(&mut undo_cx(&cx.journal, keep_data), &steps).unwrap();
         assert_eq!(failures.len(), 1, "{failures:?}");
         let j = Journal::load(&root.join("var/lib/floppies/state.json")).unwrap().expect("the journal survives a failed undo");
         assert_eq!(j.entry("failing").unwrap().record["ufw_added"][0][1], "6443/tcp", "keep_data={keep_data}");
         assert!(j.entry("credentials").is_none(), "what was undone is forgotten");
         fs::remove_dir_all(root.join("var/lib/floppies")).unwrap();
     }
-    std::env::remove_var("FLOPPIES_ROOT");
 }
 
 /// A step whose undo fails; it comes before credentials, so its undo runs after the data undo.
@@ -190,13 +198,51 @@ impl Step for FailingUndo {
     fn undo_summary(&self) -> &'static str {
         "fail"
     }
-    fn done(&self, _cx: &Cx) -> Result<bool> {
+    fn done(&self, _cx: &InstallCx) -> Result<bool> {
         Ok(true)
     }
-    fn apply(&self, _cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, _cx: &mut InstallCx) -> Result<Value> {
         Ok(Value::Null)
     }
-    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+    fn undo(&self, _cx: &UninstallCx, _record: &Value) -> Result<()> {
         anyhow::bail!("the firewall said no")
     }
+}
+
+/// Install reads the payload once: the manifest first, then the extraction,
+/// which verifies the hash before it commits. A payload damaged anywhere is
+/// still named as damaged (exit 3), and nothing is left in the target.
+#[test]
+fn a_damaged_payload_is_named_damaged_and_commits_nothing() {
+    use floppies_format::error::{classify, ExitCode};
+    let base = Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("floppies-damage-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&base);
+    fs::create_dir_all(&base).unwrap();
+    let _guard = Scratch(base.clone());
+    let run = build_bundle(&base);
+    let good = Bundle::open(&run).unwrap();
+    let (offset, size) = (good.header.payload_offset(), good.header.payload_size);
+    let damaged = |at: u64, name: &str| {
+        let mut bytes = fs::read(&run).unwrap();
+        bytes[at as usize] ^= 0x55;
+        let path = base.join(name);
+        fs::write(&path, bytes).unwrap();
+        Bundle::open(&path).unwrap()
+    };
+    // Near the end: the manifest reads, the extraction refuses and leaves no release.
+    let late = damaged(offset + size - 3, "late.run");
+    late.manifest().expect("the manifest comes first and is intact");
+    let target = base.join("release");
+    let err = late.extract(&target).unwrap_err();
+    assert_eq!(classify(&err).0, ExitCode::BadBundle, "{err:#}");
+    assert!(!target.exists(), "nothing is committed");
+    let left: Vec<_> = fs::read_dir(&base).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.contains("staging")).collect();
+    assert!(left.is_empty(), "no staging dir is left: {left:?}");
+    // At the start: the manifest cannot be read, and that is named damage, not a decoder error.
+    let early = damaged(offset + 16, "early.run");
+    let err = early.manifest().unwrap_err();
+    assert_eq!(classify(&err).0, ExitCode::BadBundle, "{err:#}");
+    assert!(format!("{err:#}").contains("the payload is damaged"), "{err:#}");
+    // The intact file still extracts.
+    assert!(good.extract(&target).unwrap() > 0);
 }

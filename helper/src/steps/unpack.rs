@@ -1,24 +1,15 @@
 //! Step 2: the payload, verified while unpacked, under /opt/floppies/releases/VERSION.
 
 use anyhow::{bail, Context, Result};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use serde_json::{json, Value};
 use std::fs;
 
-use super::{Cx, Step};
-use crate::paths;
+use super::{InstallCx, Step, UninstallCx};
+use crate::files::symlink_atomic;
+use crate::layout::Layout;
 
 pub struct Unpack;
-
-/// /opt/floppies/releases/VERSION for this bundle.
-pub fn release_dir(version: &str) -> Utf8PathBuf {
-    paths::host(paths::OPT_DIR).join("releases").join(version)
-}
-
-/// /opt/floppies/current.
-pub fn current_link() -> Utf8PathBuf {
-    paths::host(paths::OPT_DIR).join("current")
-}
 
 impl Step for Unpack {
     fn name(&self) -> &'static str {
@@ -33,37 +24,45 @@ impl Step for Unpack {
         "remove /opt/floppies"
     }
 
-    fn done(&self, cx: &Cx) -> Result<bool> {
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
         let Some(bundle) = cx.bundle else { return Ok(true) };
         let version = &bundle.header.version;
-        let link_ok = fs::read_link(current_link()).is_ok_and(|t| t.as_os_str() == relative(version).as_str());
-        Ok(release_dir(version).join("manifest.json").is_file() && link_ok)
+        let link_ok = fs::read_link(cx.layout.current_link()).is_ok_and(|t| t.as_os_str() == relative(version).as_str());
+        Ok(cx.layout.release_dir(version).join("manifest.json").is_file() && link_ok)
     }
 
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let Some(bundle) = cx.bundle else { bail!("bug: unpack without a bundle") };
-        let dir = release_dir(&bundle.header.version);
+        let dir = cx.layout.release_dir(&bundle.header.version);
         if !dir.join("manifest.json").is_file() {
             if dir.exists() {
                 // A release dir without its manifest is not ours to trust: start it again.
                 fs::remove_dir_all(&dir).with_context(|| format!("could not remove the incomplete '{dir}'"))?;
             }
             remove_stale_staging(dir.parent().expect("bug: release dir has no parent"))?;
-            let bar = cx.out.bytes_bar(bundle.header.payload_size, "unpacking");
-            bundle.extract_through(&dir, |r| bar.wrap_read(r))?;
-            bar.finish_and_clear();
+            extract_release(cx.out, bundle, &dir)?;
         }
-        point_current(&bundle.header.version)?;
+        point_current(cx.layout, &bundle.header.version)?;
         Ok(json!({ "release_dir": dir, "version": bundle.header.version }))
     }
 
-    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
-        let opt = paths::host(paths::OPT_DIR);
+    fn undo(&self, cx: &UninstallCx, _record: &Value) -> Result<()> {
+        let opt = cx.layout.opt_dir();
         if opt.exists() {
             fs::remove_dir_all(&opt).with_context(|| format!("could not remove '{opt}'"))?;
         }
         Ok(())
     }
+}
+
+/// Install's one full pass over the payload: streamed into a staging dir
+/// beside DIR while hashed, renamed to DIR only if the hash matches, with a
+/// progress bar on a terminal. `--extract` runs the same (`make bench` times it).
+pub fn extract_release(out: &crate::report::Reporter, bundle: &floppies_format::bundle::Bundle, dir: &Utf8Path) -> Result<u64> {
+    let bar = out.bytes_bar(bundle.header.payload_size, "unpacking");
+    let files = bundle.extract_through(dir, |r| bar.wrap_read(r))?;
+    bar.finish_and_clear();
+    Ok(files)
 }
 
 /// The `current` link's target, relative so the tree can move.
@@ -72,12 +71,9 @@ fn relative(version: &str) -> String {
 }
 
 /// Points `current` at VERSION atomically (new link, then rename over the old).
-fn point_current(version: &str) -> Result<()> {
-    let link = current_link();
-    let tmp = link.with_file_name(".current.tmp");
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(relative(version), &tmp).with_context(|| format!("could not create '{tmp}'"))?;
-    fs::rename(&tmp, &link).with_context(|| format!("could not point '{link}' at {version}"))
+fn point_current(layout: &Layout, version: &str) -> Result<()> {
+    let link = layout.current_link();
+    symlink_atomic(Utf8Path::new(&relative(version)), &link).with_context(|| format!("could not point '{link}' at {version}"))
 }
 
 /// Staging dirs left by an unpack that was killed.

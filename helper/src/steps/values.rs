@@ -1,23 +1,30 @@
 //! The values the installer gives the chart (HelmChart valuesContent): what
-//! only this host knows. Everything else is the chart's own default.
+//! only this host knows. Everything else is the chart's own default. With the
+//! Secret names below, this is the installer's side of the chart's contract
+//! (charts/floppies/values.yaml, `existingSecret` and `secretName`).
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::stage::{MINIO_SECRET, READER_SECRET, TLS_SECRET};
-use super::Cx;
-use crate::paths;
+use super::InstallCx;
+use crate::layout::Layout;
 use floppies_format::manifest::{Manifest, Role};
 
-/// The MinIO data directory as the node sees it.
+/// The Secrets the installer's manifest holds and the chart reads.
+pub const MINIO_SECRET: &str = "floppies-minio-root";
+pub const READER_SECRET: &str = "floppies-s3www-reader";
+pub const TLS_SECRET: &str = "floppies-tls";
+
+/// The MinIO data directory as the node sees it (the real host's path: the
+/// kubelet mounts it, whatever root a test moved our files to).
 pub fn minio_data_path() -> String {
-    format!("{}/data/minio", paths::DATA_DIR)
+    Layout::system().minio_data_dir().into_string()
 }
 
 /// The staged content directory as the node sees it.
 pub fn content_path() -> String {
-    format!("{}/current/content", paths::OPT_DIR)
+    Layout::system().current_content().into_string()
 }
 
 /// One digest for all the bundled content: sha256 over its files' sums and
@@ -34,7 +41,7 @@ pub fn content_digest(m: &Manifest) -> String {
 
 /// The chart's values; tests/chart/installer-values.json is the same shape,
 /// and the chart suite renders the chart with it (both sides are tested).
-pub fn helm_values(cx: &Cx) -> Result<Value> {
+pub fn helm_values(cx: &InstallCx) -> Result<Value> {
     let variant = cx.record("preflight")["image_variant"].as_str().unwrap_or("default").to_string();
     let Some(manifest) = &cx.manifest else { bail!("bug: chart values without the bundle's manifest") };
     Ok(json!({
@@ -78,8 +85,16 @@ mod tests {
         }))
         .unwrap();
         let out = crate::report::Reporter::new(false, true);
-        let opts = super::super::Options::for_test();
-        let mut cx = Cx { out: &out, bundle: None, manifest: Some(manifest.clone()), opts, journal: crate::journal::Journal::new("1.0", "test") };
+        let opts = super::super::InstallOptions::for_test();
+        let layout = Layout::system();
+        let mut cx = InstallCx {
+            out: &out,
+            layout: &layout,
+            bundle: None,
+            manifest: Some(manifest.clone()),
+            opts,
+            journal: crate::journal::Journal::new("1.0", "test"),
+        };
         cx.journal.record("preflight", json!({"app_uid": 64803}));
         let values = helm_values(&cx).unwrap();
         assert_eq!(values["minio"]["runAsUser"], 64803, "the id preflight chose");

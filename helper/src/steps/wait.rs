@@ -10,8 +10,9 @@ use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-use super::{kube, Cx, Step};
-use crate::paths;
+use super::{InstallCx, Step, UninstallCx};
+use crate::kube;
+use crate::layout::{Layout, APP_NAMESPACE, K3S_UNIT};
 use floppies_format::error::{ExitCode, Failure};
 
 pub struct WaitReady;
@@ -31,11 +32,11 @@ impl Step for WaitReady {
         "nothing to undo"
     }
 
-    fn done(&self, _cx: &Cx) -> Result<bool> {
-        Ok(node_state().is_ok_and(|bad| bad.is_empty()) && app_state().is_ok_and(|bad| bad.is_empty()))
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
+        Ok(node_state(cx.layout).is_ok_and(|bad| bad.is_empty()) && app_state(cx.layout).is_ok_and(|bad| bad.is_empty()))
     }
 
-    fn apply(&self, cx: &mut Cx) -> Result<Value> {
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(cx.opts.wait_timeout);
         wait_for("the node", deadline, cx, node_state)?;
@@ -43,17 +44,17 @@ impl Step for WaitReady {
         Ok(json!({ "seconds": started.elapsed().as_secs() }))
     }
 
-    fn undo(&self, _cx: &Cx, _record: &Value) -> Result<()> {
+    fn undo(&self, _cx: &UninstallCx, _record: &Value) -> Result<()> {
         Ok(())
     }
 }
 
 /// Polls CHECK (which lists what is not ready) until it lists nothing or the deadline passes.
-fn wait_for(what: &str, deadline: Instant, cx: &Cx, check: fn() -> Result<Vec<String>>) -> Result<()> {
+fn wait_for(what: &str, deadline: Instant, cx: &InstallCx, check: fn(&Layout) -> Result<Vec<String>>) -> Result<()> {
     let mut last = vec![String::from("no answer from k3s yet")];
     let mut said = None;
     loop {
-        match check() {
+        match check(cx.layout) {
             Ok(bad) if bad.is_empty() => return Ok(()),
             Ok(bad) => last = bad,
             Err(e) => last = vec![floppies_format::error::render(&e)],
@@ -75,7 +76,7 @@ fn wait_for(what: &str, deadline: Instant, cx: &Cx, check: fn() -> Result<Vec<St
 
 /// The last lines of k3s's log (empty when journalctl cannot read it).
 fn k3s_log() -> String {
-    crate::runner::capture("journalctl", &["-u", paths::K3S_UNIT, "-n", "400", "--no-pager", "-o", "cat"]).map(|o| o.stdout).unwrap_or_default()
+    crate::runner::capture("journalctl", &["-u", K3S_UNIT, "-n", "400", "--no-pager", "-o", "cat"]).map(|o| o.stdout).unwrap_or_default()
 }
 
 /// The archive k3s's LOG shows an import begun for ("Importing images from
@@ -103,16 +104,16 @@ fn after(line: &str, marker: &str) -> Option<String> {
     (!path.is_empty()).then_some(path)
 }
 
-fn node_state() -> Result<Vec<String>> {
-    let (bad, total) = kube::nodes_not_ready(&kube::get_json(&["nodes"])?);
+fn node_state(layout: &Layout) -> Result<Vec<String>> {
+    let (bad, total) = kube::nodes_not_ready(&kube::get_json(layout, &["nodes"])?);
     if total == 0 {
         return Ok(vec!["no node has registered yet".into()]);
     }
     Ok(bad.into_iter().map(|n| format!("node {n} is NotReady")).collect())
 }
 
-fn app_state() -> Result<Vec<String>> {
-    Ok(kube::app_not_ready(&kube::get_json(&["deployments,statefulsets,jobs", "-n", paths::APP_NAMESPACE])?))
+fn app_state(layout: &Layout) -> Result<Vec<String>> {
+    Ok(kube::app_not_ready(&kube::get_json(layout, &["deployments,statefulsets,jobs", "-n", APP_NAMESPACE])?))
 }
 
 #[cfg(test)]

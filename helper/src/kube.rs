@@ -3,17 +3,17 @@
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::paths;
+use crate::layout::{Layout, APP_NAMESPACE};
 use crate::runner;
 
 /// `k3s kubectl get ARGS -o json`, parsed.
-pub fn get_json(args: &[&str]) -> Result<Value> {
-    let k3s = format!("{}/current/k3s/k3s", paths::host(paths::OPT_DIR));
-    let kubeconfig = paths::host(paths::K3S_KUBECONFIG);
+pub fn get_json(layout: &Layout, args: &[&str]) -> Result<Value> {
+    let k3s = layout.current_k3s();
+    let kubeconfig = layout.kubeconfig();
     let mut full = vec!["kubectl", "--kubeconfig", kubeconfig.as_str(), "get"];
     full.extend_from_slice(args);
     full.extend_from_slice(&["-o", "json"]);
-    let out = runner::capture(&k3s, &full)?;
+    let out = runner::capture(k3s.as_str(), &full)?;
     if !out.success() {
         bail!("kubectl get {} failed: {}", args.join(" "), out.stderr.trim());
     }
@@ -56,7 +56,7 @@ pub fn app_not_ready(list: &Value) -> Vec<String> {
         }
     }
     if deployments == 0 {
-        bad.push(format!("no workloads in namespace '{}' yet (the chart is not deployed)", paths::APP_NAMESPACE));
+        bad.push(format!("no workloads in namespace '{}' yet (the chart is not deployed)", APP_NAMESPACE));
     }
     bad
 }

@@ -6,11 +6,11 @@ use camino::Utf8Path;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use std::fs;
 
-use super::credentials::write_private;
+use crate::files::{private_dir, write_private};
 
 /// Creates ca.crt/ca.key/server.crt/server.key in DIR if missing; true if it made any.
 pub fn ensure(dir: &Utf8Path) -> Result<bool> {
-    super::credentials::private_dir(dir, 0o700)?;
+    private_dir(dir, 0o700)?;
     if dir.join("server.crt").is_file() && dir.join("server.key").is_file() {
         return Ok(false);
     }
@@ -42,7 +42,7 @@ pub fn ensure(dir: &Utf8Path) -> Result<bool> {
 /// Installs the customer's certificate and key as the server pair (CA files removed).
 pub fn install_customer(cert: &Utf8Path, key: &Utf8Path, dir: &Utf8Path) -> Result<bool> {
     let (cert_pem, key_pem) = read_customer(cert, key)?;
-    super::credentials::private_dir(dir, 0o700)?;
+    private_dir(dir, 0o700)?;
     write_private(&dir.join("server.key"), &key_pem)?;
     fs::write(dir.join("server.crt"), &cert_pem).with_context(|| format!("could not write '{dir}/server.crt'"))?;
     // Our CA did not sign it: clients trust the customer's own CA instead.

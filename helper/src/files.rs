@@ -1,0 +1,123 @@
+//! Every file the helper writes on the host goes through here: created
+//! under a temporary name beside its destination with its final mode, its
+//! bytes fsynced, renamed over the destination, and the directory fsynced,
+//! so a reader or a power cut sees the old file or the new one, never half,
+//! and never with wider permissions than it will have.
+
+use anyhow::{Context, Result};
+use camino::Utf8Path;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+/// Creates DIR (and its parents) if needed and sets its mode.
+pub fn private_dir(dir: &Utf8Path, mode: u32) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).with_context(|| format!("could not set the mode of '{dir}'"))
+}
+
+/// Writes TEXT to PATH as a 0600 file, atomically.
+pub fn write_private(path: &Utf8Path, text: &str) -> Result<()> {
+    write_atomic(path, text.as_bytes(), 0o600)
+}
+
+/// Writes BYTES to PATH with MODE, atomically.
+pub fn write_atomic(path: &Utf8Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let tmp = temp_beside(path);
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).with_context(|| format!("could not create '{tmp}'"))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("could not write '{tmp}'"))?;
+    commit(&tmp, path)
+}
+
+/// Copies SRC to DST with MODE, atomically (the copy is fsynced before it
+/// takes DST's name).
+pub fn copy_atomic(src: &Utf8Path, dst: &Utf8Path, mode: u32) -> Result<()> {
+    let tmp = temp_beside(dst);
+    let _ = fs::remove_file(&tmp);
+    fs::copy(src, &tmp).with_context(|| format!("could not copy '{src}' to '{tmp}'"))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).with_context(|| format!("could not set the mode of '{tmp}'"))?;
+    fs::File::open(&tmp).and_then(|f| f.sync_all()).with_context(|| format!("could not sync '{tmp}'"))?;
+    commit(&tmp, dst)
+}
+
+/// Points the symlink LINK at TARGET atomically (a new link, renamed over the old).
+pub fn symlink_atomic(target: &Utf8Path, link: &Utf8Path) -> Result<()> {
+    let tmp = temp_beside(link);
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).with_context(|| format!("could not create '{tmp}'"))?;
+    commit(&tmp, link)
+}
+
+/// `.NAME.tmp` beside PATH: on the same filesystem, so the rename is atomic.
+fn temp_beside(path: &Utf8Path) -> camino::Utf8PathBuf {
+    path.with_file_name(format!(".{}.tmp", path.file_name().unwrap_or("file")))
+}
+
+fn commit(tmp: &Utf8Path, path: &Utf8Path) -> Result<()> {
+    fs::rename(tmp, path).with_context(|| format!("could not rename '{tmp}' to '{path}'"))?;
+    // The rename itself is durable only once the directory is.
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = fs::File::open(if dir.as_str().is_empty() { Utf8Path::new(".") } else { dir }) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn scratch(name: &str) -> camino::Utf8PathBuf {
+        let d = camino::Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("floppies-files-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn writes_replace_whole_files_with_their_mode_and_leave_no_temp() {
+        let d = scratch("write");
+        let p = d.join("secret.env");
+        fs::write(&p, "old and longer than the new text").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&p, "new").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600, "the old file's wider mode is not kept");
+        write_atomic(&d.join("unit"), b"x", 0o644).unwrap();
+        assert_eq!(fs::metadata(d.join("unit")).unwrap().mode() & 0o777, 0o644);
+        copy_atomic(&p, &d.join("copy"), 0o755).unwrap();
+        assert_eq!(fs::read_to_string(d.join("copy")).unwrap(), "new");
+        assert_eq!(fs::metadata(d.join("copy")).unwrap().mode() & 0o777, 0o755);
+        symlink_atomic(Utf8Path::new("secret.env"), &d.join("link")).unwrap();
+        symlink_atomic(Utf8Path::new("copy"), &d.join("link")).unwrap();
+        assert_eq!(fs::read_link(d.join("link")).unwrap().to_str(), Some("copy"));
+        let names: Vec<String> = fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_planted_temp_name_is_replaced_not_written_through() {
+        let d = scratch("planted");
+        let victim = d.join("victim");
+        fs::write(&victim, "keep").unwrap();
+        // Someone who could write the directory points the temp name elsewhere.
+        std::os::unix::fs::symlink(&victim, d.join(".secret.env.tmp")).unwrap();
+        write_private(&d.join("secret.env"), "s3cret").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(fs::read_to_string(d.join("secret.env")).unwrap(), "s3cret");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn private_dirs_get_their_mode() {
+        let d = scratch("dir");
+        let p = d.join("a/b");
+        private_dir(&p, 0o700).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o700);
+        let _ = fs::remove_dir_all(&d);
+    }
+}

@@ -1,0 +1,58 @@
+//! Step 10: `floppies` on PATH, so status, diagnose and uninstall work without
+//! the .run file. (The install command prints where everything is afterwards.)
+
+use anyhow::{Context, Result};
+use camino::Utf8Path;
+use serde_json::{json, Value};
+use std::fs;
+
+use super::{InstallCx, Step, UninstallCx};
+use crate::files::{copy_atomic, symlink_atomic};
+use floppies_format::hashing::sha256_of;
+
+pub struct OnPath;
+
+fn self_sha() -> Result<String> {
+    Ok(sha256_of(fs::File::open("/proc/self/exe").context("could not open /proc/self/exe")?)?.0)
+}
+
+impl Step for OnPath {
+    fn name(&self) -> &'static str {
+        // 0.1.0 called it "summary" (journal::RENAMED_STEPS).
+        "floppies-on-path"
+    }
+
+    fn summary(&self) -> &'static str {
+        "put 'floppies' on PATH (status, diagnose, uninstall)"
+    }
+
+    fn undo_summary(&self) -> &'static str {
+        "remove the 'floppies' command from PATH"
+    }
+
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
+        let link_ok = fs::read_link(cx.layout.bin_link()).is_ok_and(|t| t == cx.layout.installed_helper().as_std_path());
+        let same = fs::File::open(cx.layout.installed_helper()).ok().and_then(|f| sha256_of(f).ok()).map(|(s, _)| s);
+        Ok(link_ok && same == Some(self_sha()?))
+    }
+
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let dst = cx.layout.installed_helper();
+        let dir = dst.parent().expect("bug: helper path has a parent");
+        fs::create_dir_all(dir).with_context(|| format!("could not create '{dir}'"))?;
+        copy_atomic(Utf8Path::new("/proc/self/exe"), &dst, 0o755).context("could not copy the helper")?;
+        let link = cx.layout.bin_link();
+        fs::create_dir_all(link.parent().expect("bug: link has a parent"))?;
+        symlink_atomic(&dst, &link)?;
+        Ok(json!({ "helper": dst, "link": link }))
+    }
+
+    fn undo(&self, cx: &UninstallCx, _record: &Value) -> Result<()> {
+        let link = cx.layout.bin_link();
+        // Only our link: a different floppies on PATH is not ours to remove.
+        if fs::read_link(&link).is_ok_and(|t| t == cx.layout.installed_helper().as_std_path()) {
+            fs::remove_file(&link).with_context(|| format!("could not remove '{link}'"))?;
+        }
+        Ok(())
+    }
+}

@@ -24,11 +24,13 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if crate::steps::is_joined(&journal) {
         return agent_status(ctx, &journal, problems, service);
     }
+    let mut machines = Vec::new();
     let node = match kube::get_json(ctx.layout, &["nodes"]) {
         Ok(list) => {
             let (bad, total) = kube::nodes_not_ready(&list);
+            machines = super::node::rows(&list, &super::node::own_node_name(), &journal.version);
             if total == 0 || !bad.is_empty() {
-                problems.push("the node is not Ready".into());
+                problems.push(if total > 1 { format!("not Ready: {}", bad.join(", ")) } else { "the node is not Ready".into() });
                 "NotReady"
             } else {
                 "Ready"
@@ -53,6 +55,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         "steps": journal.steps.iter().map(|e| &e.name).collect::<Vec<_>>(),
         "service": service,
         "node": node,
+        "nodes": machines,
         "app_ready": app.is_empty(),
         "url": "http://THIS-HOST/",
         "data_dir": ctx.layout.app_data_dir(),
@@ -61,9 +64,15 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         "healthy": problems.is_empty(),
         "problems": problems,
     });
+    // One line per machine once there are several (node list has the table).
+    let machines_text = if machines.len() > 1 {
+        machines.iter().map(|m| format!("\n  machine:     {} ({}, {})", m.name, m.role, if m.ready { "Ready" } else { "NotReady" })).collect::<String>()
+    } else {
+        String::new()
+    };
     ctx.out.data(&value, || {
         format!(
-            "floppies {} ({} profile)\n  steps done:  {}\n  k3s:         {service}, node {node}\n  application: {}\n  URL:         http://THIS-HOST/\n  data:        {} ({} bytes)\n  credentials: {}\n{}",
+            "floppies {} ({} profile)\n  steps done:  {}\n  k3s:         {service}, node {node}{machines_text}\n  application: {}\n  URL:         http://THIS-HOST/\n  data:        {} ({} bytes)\n  credentials: {}\n{}",
             journal.version,
             journal.profile,
             journal.steps.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),

@@ -20,6 +20,13 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
         return Ok(());
     }
     require_root("uninstall")?;
+    if let Some(others) = recorded.as_ref().filter(|j| !steps::is_joined(j)).and_then(|_| other_machines(ctx)) {
+        confirm(
+            ctx,
+            &format!("This machine is the cluster's server; without it these machines are left without a cluster: {}. Continue?", others.join(", ")),
+            "sudo floppies uninstall",
+        )?;
+    }
     if !args.keep_data && ctx.layout.data_dir().exists() {
         confirm(ctx, &format!("This deletes all customer data and credentials under {DATA_DIR}. Continue?"), "sudo floppies uninstall")?;
     }
@@ -72,4 +79,17 @@ fn steps_of(journal: Option<&Journal>) -> Vec<Box<dyn steps::Step>> {
         Some(j) if steps::is_joined(j) => steps::join_steps(None, steps::UfwMode::Keep),
         _ => steps::install_steps(),
     }
+}
+
+/// The other machines of this server's cluster (name and state), if k3s answers and there are any.
+fn other_machines(ctx: &Ctx) -> Option<Vec<String>> {
+    // Bounded: an uninstall of a broken host must not hang on its API.
+    let list = crate::kube::get_json(ctx.layout, &["nodes", "--request-timeout=10s"]).ok()?;
+    let own = super::node::own_node_name();
+    let others: Vec<String> = super::node::rows(&list, &own, "")
+        .into_iter()
+        .filter(|r| r.name != own)
+        .map(|r| format!("{} ({}, {})", r.name, r.role, if r.ready { "Ready" } else { "NotReady" }))
+        .collect();
+    (!others.is_empty()).then_some(others)
 }

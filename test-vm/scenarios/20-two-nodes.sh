@@ -42,6 +42,12 @@ server_side() {
         python3 -c 'import json, sys; n = {x["name"]: x for x in json.load(open(sys.argv[1]))["nodes"]}; sys.exit(not (n["agent"]["ready"] and n["agent"]["role"] == "agent" and n["server"]["role"] == "server"))' "$OUT"
     floppies status-two-nodes status
     expect_rc status-two-nodes-healthy 0
+    expect_out status-names-agent 'machine: +agent \(agent, Ready\)'
+    # Uninstalling the server while the agent is in its cluster asks first, naming it (no terminal: declined, exit 8).
+    floppies uninstall-asks uninstall --keep-data
+    expect_rc uninstall-asks-exit-8 8
+    expect_out uninstall-asks-names-agent 'agent \(agent, Ready\)'
+    check uninstall-declined-changed-nothing "k3s is not running after a declined uninstall" systemctl is-active --quiet floppies-k3s.service
     mark listed
     if ! wait_mark agent uninstalled 400; then
         fail agent-uninstalled "the agent never said it uninstalled"

@@ -39,7 +39,7 @@ server_side() {
     expect_out node-list-names-server '^server +server +Ready'
     run node-list-json /usr/local/bin/floppies --json node list
     check node-list-json-agent-ready "node list --json does not show agent Ready as an agent" \
-        python3 -c 'import json, sys; n = {x["name"]: x for x in json.load(open(sys.argv[1]))["nodes"]}; sys.exit(not (n["agent"]["ready"] and n["agent"]["role"] == "agent" and n["server"]["role"] == "server"))' "$OUT"
+        sh -c "sed '1d;\$d' '$OUT' | python3 -c 'import json, sys; n = {x[\"name\"]: x for x in json.load(sys.stdin)[\"nodes\"]}; sys.exit(not (n[\"agent\"][\"ready\"] and n[\"agent\"][\"role\"] == \"agent\" and n[\"server\"][\"role\"] == \"server\"))'"
     floppies status-two-nodes status
     expect_rc status-two-nodes-healthy 0
     expect_out status-names-agent 'machine: +agent \(agent, Ready\)'
@@ -82,6 +82,8 @@ agent_side() {
     run ufw-marks-rule ufw allow from "$SERVER_IP" to any port 8000 proto tcp comment test-marks
     run ufw-enable ufw --force enable
     expect_rc ufw-enabled 0
+    # ufw fills its own ip6 limit chains on its first reload (join's rules cause one): have that done before the snapshot.
+    run ufw-reload ufw reload
     snapshot "$LOGS/before"
     if ! wait_mark server join-file 600 /root/join.json; then
         fail join-file-received "the server never offered a join file"

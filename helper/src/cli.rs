@@ -44,6 +44,11 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Check this host without changing it
     Preflight,
+    /// Join this machine to an existing cluster with a join file from 'floppies node add'
+    Join(JoinArgs),
+    /// The machines of the cluster: add (a join file), list, remove
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// Print the versions of this helper and of the bundle
     Version,
     /// Tools for support engineers
@@ -65,6 +70,45 @@ pub struct InstallArgs {
     /// Seconds to wait for k3s and the application to be ready
     #[arg(long, default_value_t = 900, value_name = "SECONDS")]
     pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The join file 'floppies node add' wrote on a server (a secret: delete it afterwards)
+    #[arg(value_name = "FILE")]
+    pub file: Utf8PathBuf,
+    /// When ufw is active: keep it on and add tagged rules for the servers' addresses, disable it, or leave it alone
+    #[arg(long, value_enum, default_value = "keep")]
+    pub ufw: crate::steps::UfwMode,
+    /// Seconds to wait for this machine to be Ready in the cluster
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Write a join file for a new machine (run on a server)
+    Add(NodeAddArgs),
+    /// Every machine of the cluster: role, Ready, k3s version, bundle version
+    List,
+    /// Cordon, drain and delete a machine from the cluster (run on a server)
+    Remove {
+        /// The machine's node name, as 'floppies node list' shows it
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NodeAddArgs {
+    /// What the new machine will be
+    #[arg(long, value_enum, default_value = "agent")]
+    pub role: crate::joinfile::NodeRole,
+    /// This server's address as the new machine reaches it (default: the address of the default route's interface)
+    #[arg(long, value_name = "IP")]
+    pub address: Option<std::net::IpAddr>,
+    /// Where to write the join file (mode 0600; never overwritten)
+    #[arg(long, value_name = "FILE")]
+    pub out: Utf8PathBuf,
 }
 
 #[derive(Debug, Args)]

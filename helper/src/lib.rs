@@ -9,6 +9,7 @@ pub mod fault;
 pub mod files;
 pub mod host;
 pub mod http;
+pub mod joinfile;
 pub mod journal;
 pub mod killall;
 pub mod kube;

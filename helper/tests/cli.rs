@@ -45,7 +45,7 @@ fn every_command_has_help_and_the_exit_codes_are_documented() {
     let top = root.run(&["--help"]);
     assert!(top.status.success());
     let help = text(&top);
-    for cmd in ["install", "uninstall", "status", "diagnose", "preflight", "version", "debug"] {
+    for cmd in ["install", "uninstall", "status", "diagnose", "preflight", "version", "debug", "join", "node"] {
         assert!(help.contains(cmd), "--help lacks {cmd}");
         let sub = root.run(&[cmd, "--help"]);
         assert!(sub.status.success(), "{cmd} --help failed");
@@ -58,6 +58,29 @@ fn every_command_has_help_and_the_exit_codes_are_documented() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
     assert_eq!(root.run(&["no-such-command"]).status.code(), Some(2));
+}
+
+#[test]
+fn node_and_join_refuse_bad_input_with_their_exit_codes_and_never_the_token() {
+    let root = Root::new("join");
+    for sub in ["add", "list", "remove"] {
+        assert!(root.run(&["node", sub, "--help"]).status.success(), "node {sub} --help failed");
+    }
+    // A truncated join file: refused as preflight refuses (4), before the installer file is even needed.
+    let token = format!("K10{}::server:very-secret", "a".repeat(64));
+    root.put("cut.json", &format!("{{\"kind\": \"floppies-join\", \"format\": 1, \"token\": \"{token}\""));
+    let o = root.run(&["join", root.0.join("cut.json").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("truncated"), "{}", text(&o));
+    assert!(!text(&o).contains("very-secret"), "the token was printed: {}", text(&o));
+    // A server is not built in this version: a failure that says so.
+    let o = root.run(&["node", "add", "--role", "server", "--out", "x.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not built in this version"), "{}", text(&o));
+    // node add on a machine without floppies says where it runs.
+    let o = root.run(&["node", "add", "--out", "x.json", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("runs on a server"), "{}", text(&o));
 }
 
 #[test]

@@ -42,8 +42,37 @@ run_scenario() {
     sync
 }
 
+# On a private network (guest.env from the host): this guest's name and
+# address, a default route to an address no one holds (the network has no way
+# out), and a small HTTP server for the marks the guests of a scenario wait
+# for each other with (lib.sh's mark, wait_mark). All before any scenario
+# takes its first snapshot.
+join_network() {
+    [ -f "$T/guest.env" ] || return 0
+    # shellcheck source=/dev/null # written by the host (test-vm/run)
+    . "$T/guest.env"
+    hostname "$GUEST"
+    # The NIC's driver may still be loading and udev renaming it (eth0 -> ens2).
+    udevadm settle -t 30 2>/dev/null
+    _i=0
+    while :; do
+        _if=$(ip -o link show | awk -F': ' '$2 != "lo" {print $2; exit}')
+        [ -n "$_if" ] && [ "${_if#eth}" = "$_if" ] && break
+        [ "$_i" -ge 30 ] && break
+        sleep 1
+        _i=$((_i + 1))
+    done
+    ip link set "$_if" up
+    ip addr add "$GUEST_IP/24" dev "$_if"
+    ip route add default via 10.77.0.254 dev "$_if"
+    mkdir -p /tmp/floppies-test-marks
+    busybox httpd -p "$GUEST_IP:8000" -h /tmp/floppies-test-marks
+    printf 'INFO guest %s is %s on %s\n' "$GUEST" "$GUEST_IP" "$_if" > "$RESULTS"
+}
+
 main() {
     mkdir -p "$T/logs"
+    join_network
     printf 'INFO vm booted in %ss; cpu %s\n' "$(cut -d' ' -f1 /proc/uptime)" \
         "$(/lib64/ld-linux-x86-64.so.2 --help 2>/dev/null | grep -o 'x86-64-v[0-9] (supported, searched)' | tail -n1)" > "$RESULTS"
     _resume=$(cat "$T/resume" 2>/dev/null)

@@ -33,7 +33,9 @@ ALLOW_ALWAYS="$ALLOW_ALWAYS|^\\+(net/bridge/|net/netfilter/nf_conntrack_|nf_conn
 # Starts scenario NAME: its log dir, and a count of its failures.
 scenario_begin() {
     SCENARIO=$1
-    KIT_SUITE=$1
+    # On a private network, each guest's checks carry its name.
+    [ -n "${GUEST:-}" ] && SCENARIO=$1@$GUEST
+    KIT_SUITE=$SCENARIO
     LOGS=$T/logs/$SCENARIO
     KIT_LOG=$LOGS/scenario.log
     mkdir -p "$LOGS"
@@ -273,6 +275,30 @@ http_equals() {
     else
         fail "$2" "GET /$1 has sha256 '$_got', the bundle's is '$_want'"
     fi
+}
+
+# --- guests on a private network (a scenario with "# guests: A B") ---------
+
+# shellcheck source=/dev/null # written by the host (test-vm/run)
+[ -f "$T/guest.env" ] && . "$T/guest.env"
+
+# peer_ip NAME: the address of guest NAME.
+peer_ip() {
+    for _p in $GUEST_PEERS; do
+        [ "${_p%%=*}" = "$1" ] && echo "${_p#*=}" && return 0
+    done
+    return 1
+}
+
+# mark NAME [FILE]: tells the other guests NAME has happened here (with FILE's content).
+mark() {
+    if [ -n "${2:-}" ]; then cp "$2" "/tmp/floppies-test-marks/$1.part"; else : > "/tmp/floppies-test-marks/$1.part"; fi
+    mv "/tmp/floppies-test-marks/$1.part" "/tmp/floppies-test-marks/$1"
+}
+
+# wait_mark PEER NAME SECONDS [OUT]: waits for guest PEER's mark NAME (its content into OUT).
+wait_mark() {
+    wait_until "$3" curl -sf --max-time 5 -o "${4:-/dev/null}" "http://$(peer_ip "$1"):8000/$2"
 }
 
 # Waits up to SECONDS for COMMAND to succeed.

@@ -10,8 +10,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 # What the installer and the scenarios need in the guest: ufw pulls in python3;
 # busybox serves HTTP for the stand-in k3s and fetches with wget; zstd opens
-# diagnose bundles.
-PACKAGES="linux-image-amd64,systemd-sysv,udev,iproute2,iptables,nftables,ufw,kmod,e2fsprogs,procps,util-linux,busybox,zstd,tar,coreutils"
+# diagnose bundles; openssl makes the stand-in's CA, python3 serves its TLS
+# supervisor on 6443, curl is what the installer (join's preflight) and the
+# stand-in agent fetch /cacerts with.
+PACKAGES="linux-image-amd64,systemd-sysv,udev,iproute2,iptables,nftables,ufw,kmod,e2fsprogs,procps,util-linux,busybox,zstd,tar,coreutils,openssl,curl,python3"
 # Room for what preflight asks under /var/lib (3 GiB + images), sparse on the host.
 DISK_SIZE=8G
 

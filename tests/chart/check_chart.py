@@ -339,6 +339,23 @@ def check_network(docs):
           got == want, f"extra {sorted(got - want)}, missing {sorted(want - got)}")
 
 
+def data_node_affinity(values):
+    """The required node affinity of MinIO's data volume as rendered with VALUES (None if none)."""
+    pvs = [d for d in kind(render(values)[1], "PersistentVolume") if d["spec"]["hostPath"]["path"] == values["minio"]["dataHostPath"]]
+    return pvs[0]["spec"].get("nodeAffinity") if pvs else "no data volume"
+
+
+def check_data_node(values):
+    pinned = data_node_affinity(merge(values, {"minio": {"dataNodeName": "server-1"}}))
+    want = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["server-1"]}]}]}}
+    check("with minio.dataNodeName, MinIO's data volume requires that node (never another machine's empty directory)",
+          pinned == want, str(pinned))
+    check("without minio.dataNodeName, MinIO's data volume requires no node (one machine)",
+          data_node_affinity(values) is None, str(data_node_affinity(values)))
+    check("minio.dataNodeName must be a node name", bool(render_error(merge(values, {"minio": {"dataNodeName": "Not A Name"}}))))
+
+
 def check_storage(docs):
     pvs = {d["metadata"]["name"]: d for d in kind(docs, "PersistentVolume")}
     pvcs = kind(docs, "PersistentVolumeClaim")
@@ -529,7 +546,7 @@ def main():
     rendered = guarded("render with the installer's values", render, INSTALLER_VALUES)
     if rendered:
         files, docs = rendered
-        for name, fn, arg in (("pod checks", check_pods, docs), ("network checks", check_network, docs),
+        for name, fn, arg in (("pod checks", check_pods, docs), ("network checks", check_network, docs), ("data node checks", check_data_node, INSTALLER_VALUES),
                               ("storage checks", check_storage, docs), ("TLS store checks", check_tls_store, docs), ("seed job checks", check_seed_job, docs),
                               ("helm test pod checks", check_test_pod, docs),
                               ("image checks", check_images, docs), ("schema checks", check_kube_schemas, docs),

@@ -56,8 +56,8 @@ def check_command(doc, args):
         check(f"{doc}: '{args}' is a stub option", words[0] in text, text[:200])
         return
     sub = [w for w in words if not w.startswith("-") and re.fullmatch(r"[a-z][a-z-]*", w)][:2]
-    # Subcommands are the leading plain words; `debug cpu-level` has two.
-    path = sub[:1] if sub and sub[0] != "debug" else sub[:2]
+    # Subcommands are the leading plain words; `debug cpu-level` and `node add` have two.
+    path = sub[:1] if sub and sub[0] not in ("debug", "node") else sub[:2]
     code, text = helper_help(path)
     ok = code == 0 and "Usage:" in text
     bad = [w.split("=")[0] for w in words if w.startswith("--") and w.split("=")[0] not in text and w not in ("--help",)]

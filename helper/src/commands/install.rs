@@ -1,4 +1,4 @@
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::confirm::{confirm, require_root};
@@ -9,6 +9,7 @@ use crate::rebase::{self, Fit, Places};
 use crate::steps::{self, InstallCx, InstallOptions, UninstallOptions};
 use crate::{lock, preflight, runner};
 use floppies_format::bundle::Bundle;
+use floppies_format::error::{ExitCode, Failure};
 
 /// Reads the payload once: the manifest (its first entry) here, the rest
 /// while the unpack step extracts it into a staging directory that becomes
@@ -41,6 +42,17 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
     let (_lock, existing) = lock_then_load(&layout.lock_file(), &layout.state_file())?;
     runner::log_to(&layout.log_file("install"))?;
     runner::log_line(&format!("== floppies install {} ({})", bundle.header.version, bundle.path));
+    if let Some(j) = existing.as_ref().filter(|j| steps::is_joined(j)) {
+        bail!(Failure::new(
+            ExitCode::Failed,
+            format!(
+                "this machine is an agent of the cluster at {} (floppies {}); install would make it a server of a cluster of its own, and leave the cluster on mixed builds",
+                steps::join::joined_servers(j).join(", "),
+                j.version
+            )
+        )
+        .help("upgrade the servers first, then here: 'sudo floppies uninstall' and 'join' with the new file and a new join file (docs: 'Adding a machine')"));
+    }
     // An update file: refused unless its base build is installed; the new
     // release is rebuilt from it and verified before anything is removed.
     if matches!(rebase::check(&places, &manifest, existing.as_ref())?, Fit::Base | Fit::Staged) {

@@ -4,6 +4,8 @@ pub mod confirm;
 mod debug;
 mod diagnose;
 mod install;
+mod join;
+mod node;
 mod preflight;
 mod status;
 mod uninstall;
@@ -31,6 +33,8 @@ pub fn dispatch(cli: &Cli, out: &Reporter) -> Result<()> {
         Command::Status => status::run(&ctx),
         Command::Diagnose(args) => diagnose::run(&ctx, args),
         Command::Preflight => preflight::run(&ctx),
+        Command::Join(args) => join::run(&ctx, args),
+        Command::Node(cmd) => node::run(&ctx, cmd),
         Command::Version => version::run(&ctx),
         Command::Debug(cmd) => debug::run(&ctx, cmd),
     }

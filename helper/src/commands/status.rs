@@ -21,11 +21,16 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if service != "active" {
         problems.push(format!("the k3s service is {service}"));
     }
+    if crate::steps::is_joined(&journal) {
+        return agent_status(ctx, &journal, problems, service);
+    }
+    let mut machines = Vec::new();
     let node = match kube::get_json(ctx.layout, &["nodes"]) {
         Ok(list) => {
             let (bad, total) = kube::nodes_not_ready(&list);
+            machines = super::node::rows(&list, &super::node::own_node_name(), &journal.version);
             if total == 0 || !bad.is_empty() {
-                problems.push("the node is not Ready".into());
+                problems.push(if total > 1 { format!("not Ready: {}", bad.join(", ")) } else { "the node is not Ready".into() });
                 "NotReady"
             } else {
                 "Ready"
@@ -50,6 +55,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         "steps": journal.steps.iter().map(|e| &e.name).collect::<Vec<_>>(),
         "service": service,
         "node": node,
+        "nodes": machines,
         "app_ready": app.is_empty(),
         "url": "http://THIS-HOST/",
         "data_dir": ctx.layout.app_data_dir(),
@@ -58,9 +64,15 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         "healthy": problems.is_empty(),
         "problems": problems,
     });
+    // One line per machine once there are several (node list has the table).
+    let machines_text = if machines.len() > 1 {
+        machines.iter().map(|m| format!("\n  machine:     {} ({}, {})", m.name, m.role, if m.ready { "Ready" } else { "NotReady" })).collect::<String>()
+    } else {
+        String::new()
+    };
     ctx.out.data(&value, || {
         format!(
-            "floppies {} ({} profile)\n  steps done:  {}\n  k3s:         {service}, node {node}\n  application: {}\n  URL:         http://THIS-HOST/\n  data:        {} ({} bytes)\n  credentials: {}\n{}",
+            "floppies {} ({} profile)\n  steps done:  {}\n  k3s:         {service}, node {node}{machines_text}\n  application: {}\n  URL:         http://THIS-HOST/\n  data:        {} ({} bytes)\n  credentials: {}\n{}",
             journal.version,
             journal.profile,
             journal.steps.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
@@ -74,6 +86,43 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if !problems.is_empty() {
         bail!(Failure::new(ExitCode::Unhealthy, format!("not healthy: {}", problems.join("; ")))
             .help("run 'sudo floppies diagnose' and send the file it writes to the vendor"));
+    }
+    Ok(())
+}
+
+/// On a joined agent: the service and this node as the cluster sees it (the app is the servers' to show).
+fn agent_status(ctx: &Ctx, journal: &Journal, mut problems: Vec<String>, service: String) -> Result<()> {
+    use crate::steps::join;
+    let servers = join::joined_servers(journal);
+    let node = match join::own_node_ready(ctx.layout) {
+        Ok(true) => "Ready",
+        Ok(false) => {
+            problems.push("this node is not Ready in the cluster".into());
+            "NotReady"
+        }
+        Err(_) => {
+            problems.push(format!("the cluster at {} does not answer", servers.join(", ")));
+            "unknown"
+        }
+    };
+    let value = json!({
+        "installed": true, "version": journal.version, "profile": journal.profile, "complete": journal.complete,
+        "role": "agent", "servers": servers, "node_name": join::node_name(),
+        "service": service, "node": node, "healthy": problems.is_empty(), "problems": problems,
+    });
+    ctx.out.data(&value, || {
+        format!(
+            "floppies {} ({} profile): agent {} of the cluster at {}\n  k3s:  {service}, node {node}\n  the application and the other machines: 'sudo floppies status' and 'node list' on a server\n{}",
+            journal.version,
+            journal.profile,
+            join::node_name(),
+            servers.join(", "),
+            if problems.is_empty() { "healthy".to_string() } else { format!("NOT healthy: {}", problems.join("; ")) }
+        )
+    });
+    if !problems.is_empty() {
+        bail!(Failure::new(ExitCode::Unhealthy, format!("not healthy: {}", problems.join("; ")))
+            .help("run 'sudo floppies diagnose' here and on a server, and send both files to the vendor"));
     }
     Ok(())
 }

@@ -11,7 +11,8 @@ use crate::{lock, runner};
 use floppies_format::error::{ExitCode, Failure};
 
 pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
-    let all = steps::install_steps();
+    let recorded = Journal::load(&ctx.layout.state_file()).ok().flatten();
+    let all = steps_of(recorded.as_ref());
     if ctx.global.dry_run {
         let plan = steps::undo_plan(&all);
         let title = format!("Uninstall plan{}:", if args.keep_data { " (keeping data and credentials)" } else { " (deleting data)" });
@@ -19,6 +20,13 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
         return Ok(());
     }
     require_root("uninstall")?;
+    if let Some(others) = recorded.as_ref().filter(|j| !steps::is_joined(j)).and_then(|_| other_machines(ctx)) {
+        confirm(
+            ctx,
+            &format!("This machine is the cluster's server; without it these machines are left without a cluster: {}. Continue?", others.join(", ")),
+            "sudo floppies uninstall",
+        )?;
+    }
     if !args.keep_data && ctx.layout.data_dir().exists() {
         confirm(ctx, &format!("This deletes all customer data and credentials under {DATA_DIR}. Continue?"), "sudo floppies uninstall")?;
     }
@@ -37,11 +45,18 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
         }
     }
     let version = journal.version.clone();
+    let leave = super::join::leave_hint(&journal);
     remove(ctx, journal, UninstallOptions { keep_data: args.keep_data })?;
     let kept = args.keep_data.then_some(DATA_DIR);
-    ctx.out.data(&json!({ "removed": version, "kept": kept }), || match kept {
-        Some(dir) => format!("floppies is uninstalled. Customer data and credentials are kept in {dir}; installing again reuses them."),
-        None => "floppies is uninstalled; nothing of it is left on this host.".to_string(),
+    ctx.out.data(&json!({ "removed": version, "kept": kept, "next": leave }), || {
+        let done = match kept {
+            Some(dir) => format!("floppies is uninstalled. Customer data and credentials are kept in {dir}; installing again reuses them."),
+            None => "floppies is uninstalled; nothing of it is left on this host.".to_string(),
+        };
+        match &leave {
+            Some(hint) => format!("{done}\n{hint}"),
+            None => done,
+        }
     });
     Ok(())
 }
@@ -49,10 +64,32 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
 /// Undoes every step in reverse (also for an upgrade); keeps data if asked.
 pub fn remove(ctx: &Ctx, journal: Journal, opts: UninstallOptions) -> Result<()> {
     let mut cx = UninstallCx { out: ctx.out, layout: ctx.layout, bundle: None, manifest: None, opts, journal };
-    let failures = steps::uninstall(&mut cx, &steps::install_steps())?;
+    let all = steps_of(Some(&cx.journal));
+    let failures = steps::uninstall(&mut cx, &all)?;
     if !failures.is_empty() {
         bail!(Failure::new(ExitCode::Failed, format!("uninstall could not undo everything: {}", failures.join("; ")))
             .help("fix what is named and run the uninstall again (it is safe to repeat); 'sudo floppies diagnose' helps support"));
     }
     Ok(())
+}
+
+/// The steps whose undos remove an installation: join's on a joined machine, else install's.
+fn steps_of(journal: Option<&Journal>) -> Vec<Box<dyn steps::Step>> {
+    match journal {
+        Some(j) if steps::is_joined(j) => steps::join_steps(None, steps::UfwMode::Keep),
+        _ => steps::install_steps(),
+    }
+}
+
+/// The other machines of this server's cluster (name and state), if k3s answers and there are any.
+fn other_machines(ctx: &Ctx) -> Option<Vec<String>> {
+    // Bounded: an uninstall of a broken host must not hang on its API.
+    let list = crate::kube::get_json(ctx.layout, &["nodes", "--request-timeout=10s"]).ok()?;
+    let own = super::node::own_node_name();
+    let others: Vec<String> = super::node::rows(&list, &own, "")
+        .into_iter()
+        .filter(|r| r.name != own)
+        .map(|r| format!("{} ({}, {})", r.name, r.role, if r.ready { "Ready" } else { "NotReady" }))
+        .collect();
+    (!others.is_empty()).then_some(others)
 }

@@ -74,8 +74,10 @@ fn known_secrets(layout: &Layout) -> Vec<String> {
     if let Ok((key, secret)) = crate::steps::read_reader_env(layout) {
         secrets.extend([key, secret]);
     }
-    for name in ["server/token", "server/agent-token", "server/node-token"] {
-        if let Ok(t) = fs::read_to_string(layout.k3s_data_dir().join(name)) {
+    let tokens = ["server/token", "server/agent-token", "server/node-token"].map(|name| layout.k3s_data_dir().join(name));
+    // A joined machine's copy of the cluster's token.
+    for path in tokens.into_iter().chain([layout.host(crate::steps::join::TOKEN_FILE)]) {
+        if let Ok(t) = fs::read_to_string(path) {
             let t = t.trim().to_string();
             if let Some((_, secret)) = t.rsplit_once(':') {
                 secrets.push(secret.to_string());

@@ -5,6 +5,7 @@
 //! from the same run.
 
 mod host;
+pub mod join;
 mod network;
 mod resources;
 

@@ -6,6 +6,7 @@
 
 mod baseline;
 mod credentials;
+pub mod join;
 mod k3s_service;
 mod network;
 mod on_path;
@@ -128,6 +129,8 @@ pub fn install_steps() -> Vec<Box<dyn Step>> {
 }
 
 pub use credentials::{read_minio_env, read_reader_env};
+pub use join::{is_joined, join_steps};
+pub use network::DUMMY_LINK;
 /// Where the stage step puts an image archive and the chart (an update reads the base's there).
 pub use stage::{file_name as image_file_name, CHART_FILE};
 pub use unpack::extract_release;

@@ -47,7 +47,7 @@ impl Step for StageK3s {
 
     fn done(&self, cx: &InstallCx) -> Result<bool> {
         let Some(m) = &cx.manifest else { return Ok(true) };
-        let images_ok = image_artifacts(m).all(|a| cx.layout.k3s_images_dir().join(file_name(&a.path)).is_file());
+        let images_ok = images_in_place(cx.layout, m);
         let expected = manifests_text(cx)?;
         let current = fs::read_to_string(cx.layout.k3s_manifests_dir().join(MANIFEST_FILE)).unwrap_or_default();
         Ok(images_ok
@@ -60,12 +60,7 @@ impl Step for StageK3s {
         let Some(m) = cx.manifest.clone() else { bail!("bug: stage-k3s without a manifest") };
         let layout = cx.layout;
         let release = layout.release_dir(&m.bundle.version);
-        let mut images = Vec::new();
-        for a in image_artifacts(&m) {
-            let dst = layout.k3s_images_dir().join(file_name(&a.path));
-            move_into(&release.join(&a.path), &dst, a.size)?;
-            images.push(dst);
-        }
+        let images = place_images(layout, &m)?;
         let chart = m.artifacts.iter().find(|a| a.role == Role::Chart).context("the bundle's manifest lists no chart")?;
         let chart_dst = layout.k3s_static_charts_dir().join(CHART_FILE);
         move_into(&release.join(&chart.path), &chart_dst, chart.size)?;
@@ -91,6 +86,23 @@ impl Step for StageK3s {
         }
         Ok(())
     }
+}
+
+/// Every image archive of the bundle in k3s's images directory (join uses it too).
+pub(super) fn images_in_place(layout: &crate::layout::Layout, m: &Manifest) -> bool {
+    image_artifacts(m).all(|a| layout.k3s_images_dir().join(file_name(&a.path)).is_file())
+}
+
+/// Moves the bundle's image archives from the release into k3s's images directory.
+pub(super) fn place_images(layout: &crate::layout::Layout, m: &Manifest) -> Result<Vec<camino::Utf8PathBuf>> {
+    let release = layout.release_dir(&m.bundle.version);
+    let mut images = Vec::new();
+    for a in image_artifacts(m) {
+        let dst = layout.k3s_images_dir().join(file_name(&a.path));
+        move_into(&release.join(&a.path), &dst, a.size)?;
+        images.push(dst);
+    }
+    Ok(images)
 }
 
 fn image_artifacts(m: &Manifest) -> impl Iterator<Item = &floppies_format::manifest::Artifact> {

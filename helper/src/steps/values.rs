@@ -49,6 +49,8 @@ pub fn helm_values(cx: &InstallCx) -> Result<Value> {
             "imageVariant": variant,
             "existingSecret": MINIO_SECRET,
             "dataHostPath": minio_data_path(),
+            // The data is a directory on this machine: MinIO runs here only, whatever nodes join.
+            "dataNodeName": super::join::node_name(),
             "runAsUser": super::credentials::app_uid(cx)?,
         },
         "s3www": { "existingSecret": READER_SECRET },
@@ -96,6 +98,7 @@ mod tests {
         cx.journal.record("preflight", json!({"app_uid": 64803}));
         let values = helm_values(&cx).unwrap();
         assert_eq!(values["minio"]["runAsUser"], 64803, "the id preflight chose");
+        assert_eq!(values["minio"]["dataNodeName"], super::super::join::node_name(), "MinIO's data stays on this node");
         let fixture: Value = serde_json::from_str(include_str!("../../../tests/chart/installer-values.json")).unwrap();
         let (mut ours, mut theirs) = (vec![], vec![]);
         leaves(&values, "", &mut ours);

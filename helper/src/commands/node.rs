@@ -1,0 +1,278 @@
+//! `floppies node add|list|remove`: the machines of the cluster, from a server.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use super::confirm::require_root;
+use super::Ctx;
+use crate::cli::{NodeAddArgs, NodeCommand};
+use crate::joinfile::{parse_token, BundleId, JoinFile, NodeRole, FORMAT, K3S_PORT, KIND};
+use crate::journal::Journal;
+use crate::kube;
+use crate::layout::Layout;
+use crate::runner;
+use floppies_format::error::{ExitCode, Failure};
+
+/// The server's full token, as k3s writes it (K10<CA hash>::server:<secret>).
+const SERVER_TOKEN: &str = "/var/lib/rancher/k3s/server/token";
+/// The label join puts on a node: the bundle version it was joined with.
+pub const BUNDLE_LABEL: &str = "floppies.io/bundle-version";
+
+pub fn run(ctx: &Ctx, cmd: &NodeCommand) -> Result<()> {
+    match cmd {
+        NodeCommand::Add(args) => add(ctx, args),
+        NodeCommand::List => list(ctx),
+        NodeCommand::Remove { name } => remove(ctx, name),
+    }
+}
+
+/// This machine's node name: k3s names a node by its hostname, lowercased.
+pub fn own_node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase()
+}
+
+/// The installation on this host, which must be a server (not a joined agent).
+fn server_journal(layout: &Layout, command: &str) -> Result<Journal> {
+    let Some(journal) = Journal::load(&layout.state_file())? else {
+        bail!(Failure::new(ExitCode::Failed, format!("floppies is not installed on this machine; '{command}' runs on a server of the cluster"))
+            .help("run it on the machine you installed first ('sudo sh floppies-installer.run install' makes one)"));
+    };
+    if crate::steps::is_joined(&journal) {
+        bail!(Failure::new(ExitCode::Failed, format!("this machine is an agent of a cluster; '{command}' runs on a server"))
+            .help("run it on the machine you installed first"));
+    }
+    Ok(journal)
+}
+
+fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
+    if args.role == NodeRole::Server {
+        bail!(super::join::not_built("adding a server (moving the first server to embedded etcd with cluster-init)"));
+    }
+    let journal = server_journal(ctx.layout, "node add")?;
+    let address = match args.address {
+        Some(a) => a.to_string(),
+        None => default_address()?,
+    };
+    let server = match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => format!("https://[{address}]:{K3S_PORT}"),
+        _ => format!("https://{address}:{K3S_PORT}"),
+    };
+    if !ctx.global.dry_run {
+        require_root("node add")?;
+    }
+    let plan = json!({
+        "out": args.out, "role": args.role.name(), "servers": [server.clone()],
+        "bundle": { "version": journal.version, "build": journal.build },
+    });
+    if ctx.global.dry_run {
+        ctx.out.data(&json!({ "plan": plan, "changed": false }), || {
+            format!(
+                "Would write the join file {} (mode 0600): role {}, server {server}, floppies {} build {}; the token is never shown.\nNothing was changed (--dry-run).",
+                args.out,
+                args.role.name(),
+                journal.version,
+                short(&journal.build)
+            )
+        });
+        return Ok(());
+    }
+    if std::fs::symlink_metadata(&args.out).is_ok() {
+        bail!(Failure::new(ExitCode::Failed, format!("'{}' exists; a join file is never written over another file", args.out))
+            .help("choose another '--out FILE', or delete that one first"));
+    }
+    if journal.build.is_empty() {
+        bail!(Failure::new(ExitCode::Failed, "the installation does not record its build (installed by an older floppies)")
+            .help("install this bundle again ('sudo sh floppies-installer.run install'), then run node add"));
+    }
+    let token_path = ctx.layout.host(SERVER_TOKEN);
+    let token = std::fs::read_to_string(&token_path).with_context(|| format!("could not read k3s's token '{token_path}'"))?.trim().to_string();
+    if let Err(e) = parse_token(&token) {
+        bail!(Failure::new(ExitCode::Failed, format!("k3s's token in '{token_path}' is not in its secure form: {e}"))
+            .help("run 'sudo floppies diagnose' and send the bundle"));
+    }
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let file = JoinFile {
+        kind: KIND.into(),
+        format: FORMAT,
+        role: args.role,
+        servers: vec![server.clone()],
+        token,
+        bundle: BundleId { version: journal.version.clone(), build: journal.build.clone() },
+        created_by: own_node_name(),
+        created_at: secs.to_string(),
+    };
+    crate::files::write_private(&args.out, &file.to_text())?;
+    ctx.out.data(&json!({ "written": plan, "changed": true }), || {
+        format!(
+            "Wrote the join file {out} (readable by root only; it holds the cluster's token: treat it like a password).
+Next:
+  1. Copy floppies-installer.run (floppies {version}, this very build) and {out} to the new machine.
+  2. On the new machine:  sudo sh floppies-installer.run join {out}
+  3. Delete {out} here, there, and from whatever carried it.
+The new machine must reach {server} (6443/tcp); this server must reach it on 10250/tcp and 8472/udp.",
+            out = args.out,
+            version = journal.version,
+        )
+    });
+    Ok(())
+}
+
+/// The address of the interface the IPv4 default route leaves by, unless it
+/// is the dummy route install made (no other machine can reach that one).
+fn default_address() -> Result<String> {
+    let out = runner::capture("ip", &["-4", "-o", "route", "show", "default"])?;
+    let dev = out.stdout.lines().filter_map(|l| l.split_whitespace().skip_while(|w| *w != "dev").nth(1)).find(|d| *d != crate::steps::DUMMY_LINK);
+    let addr = match dev {
+        Some(dev) => runner::capture("ip", &["-4", "-o", "addr", "show", "dev", dev])?
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "inet").nth(1))
+            .map(|a| a.split('/').next().unwrap_or(a).to_string())
+            .next(),
+        None => None,
+    };
+    addr.ok_or_else(|| {
+        Failure::new(ExitCode::Failed, "this server has no default route of its own to take its address from (only the dummy one install added, if any)")
+            .help("name the address the new machine reaches this server at: 'sudo floppies node add --address IP --out FILE'")
+            .into()
+    })
+}
+
+/// One machine as `node list` shows it.
+#[derive(Debug, PartialEq, serde::Serialize)]
+pub struct NodeRow {
+    pub name: String,
+    pub role: &'static str,
+    pub ready: bool,
+    pub schedulable: bool,
+    pub k3s: String,
+    pub bundle: String,
+}
+
+/// The rows of `kubectl get nodes -o json`; this machine's bundle version from its journal.
+pub fn rows(list: &Value, own_name: &str, own_version: &str) -> Vec<NodeRow> {
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .map(|n| {
+            let name = n["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let labels = &n["metadata"]["labels"];
+            let server = labels.get("node-role.kubernetes.io/control-plane").is_some() || labels.get("node-role.kubernetes.io/master").is_some();
+            let bundle =
+                labels[BUNDLE_LABEL].as_str().map(str::to_string).unwrap_or_else(|| if name == own_name { own_version.to_string() } else { "unknown".into() });
+            NodeRow {
+                role: if server { "server" } else { "agent" },
+                ready: kube::condition(n, "Ready"),
+                schedulable: n["spec"]["unschedulable"].as_bool() != Some(true),
+                k3s: n["status"]["nodeInfo"]["kubeletVersion"].as_str().unwrap_or("unknown").to_string(),
+                bundle,
+                name,
+            }
+        })
+        .collect()
+}
+
+/// The table: kubectl's STATUS words (Ready, NotReady, SchedulingDisabled).
+pub fn render(rows: &[NodeRow]) -> String {
+    let status = |r: &NodeRow| format!("{}{}", if r.ready { "Ready" } else { "NotReady" }, if r.schedulable { "" } else { ",SchedulingDisabled" });
+    let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!("{:<w$}  {:<6}  {:<27}  {:<20}  BUNDLE\n", "NAME", "ROLE", "STATUS", "K3S");
+    for r in rows {
+        out.push_str(&format!("{:<w$}  {:<6}  {:<27}  {:<20}  {}\n", r.name, r.role, status(r), r.k3s, r.bundle));
+    }
+    out.trim_end().to_string()
+}
+
+fn list(ctx: &Ctx) -> Result<()> {
+    let journal = server_journal(ctx.layout, "node list")?;
+    let nodes = kube::get_json(ctx.layout, &["nodes"]).context("could not list the cluster's nodes")?;
+    let rows = rows(&nodes, &own_node_name(), &journal.version);
+    ctx.out.data(&json!({ "nodes": rows }), || render(&rows));
+    Ok(())
+}
+
+/// `k3s kubectl ARGS` with the admin kubeconfig; must succeed.
+fn kubectl(layout: &Layout, args: &[&str]) -> Result<runner::Output> {
+    let k3s = layout.current_k3s();
+    let kubeconfig = layout.kubeconfig();
+    let mut full = vec!["kubectl", "--kubeconfig", kubeconfig.as_str()];
+    full.extend_from_slice(args);
+    runner::run(k3s.as_str(), &full)
+}
+
+fn remove(ctx: &Ctx, name: &str) -> Result<()> {
+    server_journal(ctx.layout, "node remove")?;
+    if name == own_node_name() {
+        bail!(Failure::new(ExitCode::Failed, format!("'{name}' is this machine, the server you are on"))
+            .help("to take this server away, uninstall it ('sudo floppies uninstall'); it names the machines that would be left without it"));
+    }
+    let nodes = kube::get_json(ctx.layout, &["nodes"]).context("could not list the cluster's nodes")?;
+    let known = rows(&nodes, "", "");
+    let Some(node) = known.iter().find(|r| r.name == name) else {
+        let names: Vec<&str> = known.iter().map(|r| r.name.as_str()).collect();
+        bail!(Failure::new(ExitCode::Failed, format!("the cluster has no node '{name}' (it has: {})", names.join(", "))).help("see 'sudo floppies node list'"));
+    };
+    if node.role == "server" {
+        bail!(super::join::not_built("removing a server (and its etcd member)"));
+    }
+    let plan = [
+        format!("cordon {name}: no new pods there"),
+        format!("drain {name}: move its pods away (at most 120 s; a machine that is gone cannot answer, and is deleted anyway)"),
+        format!("delete node {name}: the cluster forgets it"),
+    ];
+    if ctx.global.dry_run {
+        ctx.out.data(&json!({ "plan": plan, "changed": false }), || format!("Would:\n  {}\nNothing was changed (--dry-run).", plan.join("\n  ")));
+        return Ok(());
+    }
+    require_root("node remove")?;
+    runner::log_to(&ctx.layout.log_file("node-remove"))?;
+    kubectl(ctx.layout, &["cordon", name])?;
+    ctx.out.say(format!("{name}: cordoned; draining ..."));
+    let drained = kubectl(ctx.layout, &["drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s"]);
+    if let Err(e) = &drained {
+        ctx.out.warn(format!("{name} could not be drained ({}); deleting it anyway, its pods start elsewhere", floppies_format::error::render(e)));
+    }
+    kubectl(ctx.layout, &["delete", "node", name])?;
+    ctx.out.data(&json!({ "removed": name, "drained": drained.is_ok(), "changed": true }), || {
+        format!("{name} is no longer part of the cluster. If floppies is still installed there, run 'sudo floppies uninstall' on it.")
+    });
+    Ok(())
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes() -> Value {
+        serde_json::from_str(
+            r#"{"items":[
+            {"metadata":{"name":"server","labels":{"node-role.kubernetes.io/control-plane":"true"}},"spec":{},
+             "status":{"conditions":[{"type":"Ready","status":"True"}],"nodeInfo":{"kubeletVersion":"v1.35.8+k3s1"}}},
+            {"metadata":{"name":"agent","labels":{"floppies.io/bundle-version":"1.2.3"}},"spec":{"unschedulable":true},
+             "status":{"conditions":[{"type":"Ready","status":"False"}],"nodeInfo":{"kubeletVersion":"v1.35.8+k3s1"}}},
+            {"metadata":{"name":"other","labels":{}},"spec":{},"status":{}}]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rows_name_roles_readiness_and_bundles() {
+        let r = rows(&nodes(), "server", "1.2.3");
+        assert_eq!((r[0].role, r[0].ready, r[0].bundle.as_str()), ("server", true, "1.2.3"));
+        assert_eq!((r[1].role, r[1].ready, r[1].schedulable, r[1].bundle.as_str()), ("agent", false, false, "1.2.3"));
+        assert_eq!((r[2].ready, r[2].k3s.as_str(), r[2].bundle.as_str()), (false, "unknown", "unknown"));
+    }
+
+    #[test]
+    fn the_table_uses_kubectls_status_words() {
+        let text = render(&rows(&nodes(), "server", "1.2.3"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("NAME"), "{text}");
+        assert!(lines[1].starts_with("server  server  Ready "), "{text}");
+        assert!(lines[2].starts_with("agent   agent   NotReady,SchedulingDisabled"), "{text}");
+    }
+}

@@ -1,0 +1,398 @@
+//! The steps of `join FILE`: install's, for a machine that joins a cluster
+//! as an agent. Preflight adds the join checks; unpack, the default route,
+//! the host baseline and the summary are install's own; the firewall opens
+//! what an agent receives from the servers, only from their addresses; stage
+//! places the images (pods may run on any machine) and a config that points
+//! k3s at the server, with the token in a file; the service runs `k3s agent`;
+//! the wait asks the cluster, through the node's own kubeconfig, for this
+//! node to be Ready. The undos are install's: what a joined machine leaves is
+//! a subset of what a server leaves.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::fs;
+use std::time::{Duration, Instant};
+
+use super::{baseline, k3s_service, network, on_path, stage, unpack, InstallCx, Step, UfwMode, UninstallCx};
+use crate::files::{private_dir, write_private};
+use crate::joinfile::{server_host_port, JoinFile};
+use crate::journal::Journal;
+use crate::layout::{Layout, K3S_UNIT};
+use crate::preflight;
+use crate::runner;
+use floppies_format::error::{ExitCode, Failure};
+
+/// The token k3s reads (`token-file:`), root only, removed with /etc/rancher/k3s.
+pub const TOKEN_FILE: &str = "/etc/rancher/k3s/join-token";
+/// The kubelet's kubeconfig on an agent: it may read its own Node.
+pub const KUBELET_KUBECONFIG: &str = "/var/lib/rancher/k3s/agent/kubelet.kubeconfig";
+/// The label naming the bundle version a node joined with (node list shows it).
+pub const BUNDLE_LABEL: &str = "floppies.io/bundle-version";
+/// The journal entry only a joined machine has.
+const FIREWALL_STEP: &str = "join-firewall";
+
+/// The join steps, in order. FILE is None for uninstall, which needs only the undos.
+pub fn join_steps(file: Option<&JoinFile>, ufw: UfwMode) -> Vec<Box<dyn Step>> {
+    let file = file.cloned();
+    vec![
+        Box::new(JoinPreflight(file.clone())),
+        Box::new(unpack::Unpack),
+        Box::new(network::Network),
+        Box::new(JoinFirewall { file: file.clone(), ufw }),
+        Box::new(JoinStage(file)),
+        Box::new(baseline::HostBaseline),
+        Box::new(JoinService),
+        Box::new(JoinWait),
+        Box::new(on_path::OnPath),
+    ]
+}
+
+/// True when the journal is a joined machine's.
+pub fn is_joined(journal: &Journal) -> bool {
+    journal.entry(FIREWALL_STEP).is_some() || journal.entry("join-stage").is_some()
+}
+
+/// The servers a joined machine was pointed at, from its journal.
+pub fn joined_servers(journal: &Journal) -> Vec<String> {
+    journal
+        .entry("join-stage")
+        .and_then(|e| e.record["servers"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect()
+}
+
+fn need<'a>(file: &'a Option<JoinFile>, step: &str) -> Result<&'a JoinFile> {
+    file.as_ref().with_context(|| format!("bug: the {step} step of join ran without a join file"))
+}
+
+/// This host's node name, as k3s derives it: the hostname, lowercased.
+pub fn node_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase()
+}
+
+/// Step 1: every install check, then the join checks; all reported together.
+pub struct JoinPreflight(Option<JoinFile>);
+
+impl Step for JoinPreflight {
+    fn name(&self) -> &'static str {
+        "preflight"
+    }
+    fn summary(&self) -> &'static str {
+        "install's checks, then: the join file's build, each server answers and presents the token's CA, the clocks agree"
+    }
+    fn undo_summary(&self) -> &'static str {
+        "nothing to undo"
+    }
+    fn changes_host(&self) -> bool {
+        false
+    }
+    fn done(&self, _cx: &InstallCx) -> Result<bool> {
+        Ok(false)
+    }
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let file = need(&self.0, "preflight")?;
+        let report = join_report(cx, file);
+        cx.out.say(report.render().trim_end());
+        let failed = report.failed();
+        if !failed.is_empty() {
+            let list: Vec<String> = failed.iter().map(|c| format!("{}: {}", c.id, c.message)).collect();
+            let remedies: Vec<String> = failed.iter().filter_map(|c| c.remedy.clone()).collect();
+            bail!(Failure::new(ExitCode::Preflight, format!("preflight failed, nothing was changed: {}", list.join("; "))).help(remedies.join("; ")));
+        }
+        Ok(serde_json::to_value(&report.facts)?)
+    }
+    fn undo(&self, _cx: &UninstallCx, _record: &Value) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Install's checks, the ufw line saying what join adds, then the join checks.
+pub fn join_report(cx: &InstallCx, file: &JoinFile) -> preflight::Report {
+    let installed = cx.journal.entry("k3s-service").is_some();
+    let mut report = preflight::run(cx.layout, cx.manifest.as_ref(), installed);
+    for c in report.checks.iter_mut().filter(|c| c.id == "ufw" && c.result == preflight::Verdict::Fixable) {
+        c.message = "ufw is active: join adds rules for 10250/tcp and 8472/udp from the servers' addresses, tagged 'floppies'".into();
+    }
+    let (version, build) = cx.bundle.map(|b| (b.header.version.clone(), b.header.payload_sha256.clone())).unwrap_or_default();
+    report.checks.extend(preflight::join::checks(file, &version, &build));
+    report
+}
+
+/// The ufw rules an agent needs, from each server's address: the kubelet
+/// (10250/tcp) and flannel VXLAN (8472/udp).
+pub fn agent_rules(servers: &[String]) -> Vec<Vec<String>> {
+    let mut rules = Vec::new();
+    for s in servers {
+        let Ok((host, _)) = server_host_port(s) else { continue };
+        for (port, proto) in [("10250", "tcp"), ("8472", "udp")] {
+            rules.push(["allow", "from", host.as_str(), "to", "any", "port", port, "proto", proto].iter().map(|w| w.to_string()).collect());
+        }
+    }
+    rules
+}
+
+/// Step 4: where ufw is active and kept, the rules the role needs, tagged and recorded.
+pub struct JoinFirewall {
+    file: Option<JoinFile>,
+    ufw: UfwMode,
+}
+
+impl JoinFirewall {
+    fn missing(&self) -> Result<Vec<Vec<String>>> {
+        let file = need(&self.file, FIREWALL_STEP)?;
+        let added = runner::run("ufw", &["show", "added"])?.stdout;
+        Ok(agent_rules(&file.servers).into_iter().filter(|r| !crate::host::ufw::has_rule(&added, &r.iter().map(String::as_str).collect::<Vec<_>>())).collect())
+    }
+    fn active(cx: &InstallCx) -> bool {
+        serde_json::from_value::<preflight::Facts>(cx.record("preflight")).unwrap_or_default().ufw_active
+    }
+}
+
+impl Step for JoinFirewall {
+    fn name(&self) -> &'static str {
+        FIREWALL_STEP
+    }
+    fn summary(&self) -> &'static str {
+        "where ufw is on: allow 10250/tcp and 8472/udp from the servers' addresses"
+    }
+    fn undo_summary(&self) -> &'static str {
+        "remove the ufw rules join added"
+    }
+    fn plan(&self, cx: &InstallCx) -> Vec<String> {
+        match (&self.file, Self::active(cx), self.ufw) {
+            (Some(f), true, UfwMode::Keep) => agent_rules(&f.servers).iter().map(|r| format!("ufw {} comment '{}'", r.join(" "), network::UFW_TAG)).collect(),
+            (_, true, UfwMode::Disable) => vec!["ufw is disabled by the network step (--ufw disable)".into()],
+            (_, true, UfwMode::Leave) => vec!["leave ufw as it is (--ufw leave): the servers may not reach this machine".into()],
+            _ => vec!["ufw is not active: nothing to change".into()],
+        }
+    }
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
+        Ok(!(Self::active(cx) && self.ufw == UfwMode::Keep) || self.missing()?.is_empty())
+    }
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let mut added: Vec<Value> = cx.record(FIREWALL_STEP)["ufw_added"].as_array().cloned().unwrap_or_default();
+        if Self::active(cx) && self.ufw == UfwMode::Keep {
+            for rule in self.missing()? {
+                let mut args: Vec<&str> = rule.iter().map(String::as_str).collect();
+                args.extend(["comment", network::UFW_TAG]);
+                runner::run("ufw", &args)?;
+                added.push(json!(rule));
+            }
+        }
+        Ok(json!({ "ufw_added": added }))
+    }
+    fn undo(&self, _cx: &UninstallCx, record: &Value) -> Result<()> {
+        for rule in record["ufw_added"].as_array().into_iter().flatten() {
+            let mut args = vec!["delete"];
+            args.extend(rule.as_array().into_iter().flatten().filter_map(Value::as_str));
+            runner::run("ufw", &args)?;
+        }
+        Ok(())
+    }
+}
+
+/// k3s's config on a joining machine: the server, the token file, the
+/// address the route to the server leaves from, the bundle label.
+pub fn agent_config(server: &str, node_ip: Option<&str>, version: &str) -> String {
+    let mut text = format!("# Written by floppies-installer (join); removed by 'floppies uninstall'.\nserver: \"{server}\"\ntoken-file: \"{TOKEN_FILE}\"\n");
+    if let Some(ip) = node_ip {
+        text.push_str(&format!("node-ip: \"{ip}\"\n"));
+    }
+    text.push_str(&format!("node-label:\n  - \"{BUNDLE_LABEL}={version}\"\n"));
+    text
+}
+
+/// The source address of the route to HOST (`ip route get`), if any.
+fn source_address(host: &str) -> Option<String> {
+    let out = runner::capture("ip", &["-o", "route", "get", host]).ok()?;
+    out.stdout.split_whitespace().skip_while(|w| *w != "src").nth(1).map(str::to_string)
+}
+
+/// Step 5: the images, the token file and k3s's config (no app manifest, no chart: agents deploy nothing).
+pub struct JoinStage(Option<JoinFile>);
+
+impl JoinStage {
+    fn config_text(&self, cx: &InstallCx) -> Result<String> {
+        let file = need(&self.0, "join-stage")?;
+        let server = &file.servers[0];
+        let (host, _) = server_host_port(server).map_err(anyhow::Error::msg)?;
+        let version = cx.manifest.as_ref().map(|m| m.bundle.version.clone()).unwrap_or_default();
+        Ok(agent_config(server, source_address(&host).as_deref(), &version))
+    }
+}
+
+impl Step for JoinStage {
+    fn name(&self) -> &'static str {
+        "join-stage"
+    }
+    fn summary(&self) -> &'static str {
+        "place the images, the join token (a file, mode 0600) and k3s's agent config"
+    }
+    fn undo_summary(&self) -> &'static str {
+        "remove /etc/rancher/k3s, k3s's data dir, /var/lib/kubelet, /var/lib/cni, /run/k3s, /run/flannel"
+    }
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
+        let Some(m) = &cx.manifest else { return Ok(true) };
+        let file = need(&self.0, "join-stage")?;
+        let token_ok = fs::read_to_string(cx.layout.host(TOKEN_FILE)).is_ok_and(|t| t.trim() == file.token);
+        Ok(stage::images_in_place(cx.layout, m)
+            && token_ok
+            && fs::read_to_string(cx.layout.k3s_config_file()).is_ok_and(|c| c == self.config_text(cx).unwrap_or_default()))
+    }
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let Some(m) = cx.manifest.clone() else { bail!("bug: join-stage without a manifest") };
+        let file = need(&self.0, "join-stage")?;
+        let images = stage::place_images(cx.layout, &m)?;
+        let config = cx.layout.k3s_config_file();
+        private_dir(config.parent().expect("bug: config has a parent"), 0o755)?;
+        write_private(&cx.layout.host(TOKEN_FILE), &format!("{}\n", file.token))?;
+        write_private(&config, &self.config_text(cx)?)?;
+        Ok(json!({ "images": images, "config": config, "role": file.role.name(), "servers": file.servers, "node": node_name() }))
+    }
+    fn undo(&self, cx: &UninstallCx, record: &Value) -> Result<()> {
+        stage::StageK3s.undo(cx, record)
+    }
+}
+
+/// Step 7: the same unit as install's, running `k3s agent`.
+pub struct JoinService;
+
+pub fn agent_unit_text() -> String {
+    k3s_service::unit_text().replace("/k3s/k3s server --config", "/k3s/k3s agent --config")
+}
+
+impl Step for JoinService {
+    fn name(&self) -> &'static str {
+        "k3s-service"
+    }
+    fn summary(&self) -> &'static str {
+        "install, enable and start the floppies-k3s systemd unit (k3s agent)"
+    }
+    fn undo_summary(&self) -> &'static str {
+        "stop k3s; kill its containers; unmount; delete its interfaces, namespaces and iptables rules; remove the unit"
+    }
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
+        if fs::read_to_string(k3s_service::unit_path(cx.layout)).ok().as_deref() != Some(agent_unit_text().as_str()) {
+            return Ok(false);
+        }
+        let enabled = runner::capture("systemctl", &["is-enabled", "--quiet", K3S_UNIT])?.success();
+        let active = runner::capture("systemctl", &["is-active", "--quiet", K3S_UNIT])?.success();
+        Ok(enabled && active)
+    }
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let path = k3s_service::unit_path(cx.layout);
+        crate::files::write_atomic(&path, agent_unit_text().as_bytes(), 0o644)?;
+        runner::run("systemctl", &["daemon-reload"])?;
+        runner::run("systemctl", &["enable", K3S_UNIT])?;
+        runner::run("systemctl", &["start", "--no-block", K3S_UNIT])?;
+        Ok(json!({ "unit": path }))
+    }
+    fn undo(&self, cx: &UninstallCx, record: &Value) -> Result<()> {
+        k3s_service::K3sService.undo(cx, record)
+    }
+}
+
+/// This node's Ready condition as the cluster has it, read with the kubelet's kubeconfig.
+pub fn own_node_ready(layout: &Layout) -> Result<bool> {
+    let k3s = layout.current_k3s();
+    let kubeconfig = layout.host(KUBELET_KUBECONFIG);
+    let name = node_name();
+    let out = runner::capture(k3s.as_str(), &["kubectl", "--kubeconfig", kubeconfig.as_str(), "get", "node", &name, "-o", "json"])?;
+    if !out.success() {
+        bail!("the cluster does not answer for node {name}: {}", out.stderr.trim());
+    }
+    let node: Value = serde_json::from_str(&out.stdout).with_context(|| format!("kubectl get node {name} printed no JSON"))?;
+    Ok(crate::kube::condition(&node, "Ready"))
+}
+
+/// Step 8: until the cluster sees this node Ready, bounded by --wait-timeout.
+pub struct JoinWait;
+
+impl Step for JoinWait {
+    fn name(&self) -> &'static str {
+        "wait-ready"
+    }
+    fn summary(&self) -> &'static str {
+        "wait until the cluster sees this machine Ready"
+    }
+    fn undo_summary(&self) -> &'static str {
+        "nothing to undo"
+    }
+    fn changes_host(&self) -> bool {
+        false
+    }
+    fn done(&self, cx: &InstallCx) -> Result<bool> {
+        Ok(own_node_ready(cx.layout).unwrap_or(false))
+    }
+    fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
+        let started = Instant::now();
+        let limit = Duration::from_secs(cx.opts.wait_timeout);
+        loop {
+            let last = match own_node_ready(cx.layout) {
+                Ok(true) => return Ok(json!({ "node": node_name(), "ready_after_s": started.elapsed().as_secs() })),
+                Ok(false) => "the node is registered but not Ready".to_string(),
+                Err(e) => floppies_format::error::render(&e),
+            };
+            if started.elapsed() >= limit {
+                bail!(Failure::new(ExitCode::Failed, format!("this machine was not Ready in the cluster within {} s: {last}", limit.as_secs()))
+                    .help("see 'journalctl -u floppies-k3s' here and 'sudo floppies node list' on the server; run join again to go on waiting, or 'sudo floppies uninstall' to undo"));
+            }
+            cx.out.tick(format!("waiting for node {} to be Ready ({last})", node_name()));
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+    fn undo(&self, _cx: &UninstallCx, _record: &Value) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_opens_kubelet_and_vxlan_to_the_servers_only() {
+        let rules = agent_rules(&["https://10.0.0.1:6443".into(), "https://[fd00::1]:6443".into()]);
+        let text: Vec<String> = rules.iter().map(|r| r.join(" ")).collect();
+        assert_eq!(
+            text,
+            [
+                "allow from 10.0.0.1 to any port 10250 proto tcp",
+                "allow from 10.0.0.1 to any port 8472 proto udp",
+                "allow from fd00::1 to any port 10250 proto tcp",
+                "allow from fd00::1 to any port 8472 proto udp",
+            ]
+        );
+        assert!(!text.iter().any(|r| r.contains("6443")), "an agent serves no API");
+    }
+
+    #[test]
+    fn the_agent_config_names_the_server_a_token_file_and_never_the_token() {
+        let text = agent_config("https://10.0.0.1:6443", Some("10.0.0.2"), "1.2.3");
+        assert!(text.contains("server: \"https://10.0.0.1:6443\"\n"), "{text}");
+        assert!(text.contains(&format!("token-file: \"{TOKEN_FILE}\"\n")), "{text}");
+        assert!(text.contains("node-ip: \"10.0.0.2\"\n"), "{text}");
+        assert!(text.contains("  - \"floppies.io/bundle-version=1.2.3\"\n"), "{text}");
+        assert!(!text.contains("token:"), "the token is never in the config itself");
+        assert!(!agent_config("https://10.0.0.1:6443", None, "1").contains("node-ip"));
+    }
+
+    #[test]
+    fn the_agent_unit_runs_k3s_agent_with_our_config() {
+        let text = agent_unit_text();
+        assert!(text.contains("ExecStart=/opt/floppies/current/k3s/k3s agent --config /etc/rancher/k3s/config.yaml"), "{text}");
+        assert!(!text.contains(" server "), "{text}");
+    }
+
+    #[test]
+    fn only_a_joined_journal_counts_as_joined() {
+        let mut j = Journal::new("1", "test");
+        j.record("k3s-service", json!({}));
+        assert!(!is_joined(&j));
+        j.record("join-stage", json!({ "servers": ["https://10.0.0.1:6443"] }));
+        assert!(is_joined(&j));
+        assert_eq!(joined_servers(&j), ["https://10.0.0.1:6443"]);
+    }
+}

@@ -21,4 +21,6 @@ pub mod report;
 pub mod runner;
 pub mod steps;
 pub mod stubenv;
+#[cfg(test)]
+mod test_bundle;
 pub mod tls;

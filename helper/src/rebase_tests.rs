@@ -3,7 +3,8 @@
 //! and a wrong, missing, damaged or linked base is refused.
 
 use super::*;
-use floppies_build::{assemble, oci, spec, update};
+use crate::test_bundle::{assemble_run, build};
+use floppies_build::update;
 use floppies_format::bundle::Bundle;
 
 struct Scratch(Utf8PathBuf);
@@ -12,52 +13,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
-}
-
-/// Builds the full .run of VERSION (app images stamped with it, CONTENT as its one file).
-fn build(dir: &Utf8Path, version: &str, content: &str) -> Utf8PathBuf {
-    let inputs = dir.join(version);
-    fs::create_dir_all(inputs.join("chart/floppies/templates")).unwrap();
-    fs::create_dir_all(inputs.join("content")).unwrap();
-    fs::write(inputs.join("k3s"), "#!/bin/sh\necho stand-in\n").unwrap();
-    fs::write(inputs.join("chart/floppies/Chart.yaml"), "apiVersion: v2\nname: floppies\nversion: 0.1.0\n").unwrap();
-    fs::write(inputs.join("chart/floppies/templates/x.yaml"), "{}\n").unwrap();
-    fs::write(inputs.join("content/index.html"), content).unwrap();
-    oci::standin(&[("docker.io/rancher/mirrored-pause:stand-in".into(), 1)], &inputs.join("k3s-images.tar")).unwrap();
-    let app = [("docker.io/minio/minio:stand-in".to_string(), 1), ("docker.io/y4m4/s3www:stand-in".to_string(), 1)];
-    oci::standin_stamped(&app, Some(version), &inputs.join("app-images.tar")).unwrap();
-    let set_json = serde_json::json!({
-        "name": "floppies", "profile": "test", "k3s_version": "stand-in",
-        "artifacts": [
-            {"path": "k3s/k3s", "role": "k3s-binary", "from": "k3s", "source": "stand-in: test", "executable": true},
-            {"path": "images/k3s-airgap-images.tar", "role": "k3s-images", "from": "k3s-images.tar", "source": "stand-in: test"},
-            {"path": "images/app-images.tar", "role": "app-images", "from": "app-images.tar", "source": "stand-in: test"},
-            {"path": "charts/floppies.tgz", "role": "chart", "from": "chart/floppies", "source": "test", "package": "tgz"},
-            {"path": "content", "role": "content", "from": "content", "source": "test"}
-        ]
-    });
-    fs::write(inputs.join("set.json"), set_json.to_string()).unwrap();
-    let set = spec::ArtifactSet::load(&inputs.join("set.json")).unwrap();
-    let payload = inputs.join("payload.tar.zst");
-    spec::pack(&set, &inputs, version, std::env::consts::ARCH, 3, &payload).unwrap();
-    let run = inputs.join("full.run");
-    assemble_run(&payload, version, &run);
-    run
-}
-
-fn assemble_run(payload: &Utf8Path, version: &str, run: &Utf8Path) {
-    // Only the payload matters here: any ELF file stands in for the helper.
-    let helper = run.with_file_name("helper");
-    fs::write(&helper, floppies_format::elf::minimal_elf(1)).unwrap();
-    let parts = assemble::Parts {
-        stub_template: Utf8Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../stub.sh")),
-        helper: &helper,
-        payload,
-        version,
-        profile: "test",
-        arch: std::env::consts::ARCH,
-    };
-    assemble::assemble(&parts, run).unwrap();
 }
 
 /// Regular files below DIR, relative and sorted.

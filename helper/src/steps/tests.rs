@@ -5,7 +5,6 @@
 
 use super::*;
 use camino::{Utf8Path, Utf8PathBuf};
-use floppies_build::{assemble, oci, spec};
 use floppies_format::bundle::Bundle;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -20,41 +19,7 @@ impl Drop for Scratch {
 
 /// A small real bundle: stand-in k3s, stand-in images, a chart, content.
 fn build_bundle(dir: &Utf8Path) -> Utf8PathBuf {
-    let inputs = dir.join("inputs");
-    fs::create_dir_all(inputs.join("chart/floppies/templates")).unwrap();
-    fs::create_dir_all(inputs.join("content")).unwrap();
-    fs::write(inputs.join("k3s"), "#!/bin/sh\necho stand-in\n").unwrap();
-    fs::write(inputs.join("chart/floppies/Chart.yaml"), "apiVersion: v2\nname: floppies\nversion: 0.1.0\n").unwrap();
-    fs::write(inputs.join("chart/floppies/templates/x.yaml"), "{}\n").unwrap();
-    fs::write(inputs.join("content/hello.txt"), "hello\n").unwrap();
-    oci::standin(&[("docker.io/rancher/mirrored-pause:stand-in".into(), 1)], &inputs.join("k3s-images.tar")).unwrap();
-    oci::standin(&[("docker.io/minio/minio:stand-in".into(), 1)], &inputs.join("app-images.tar")).unwrap();
-    let set_json = serde_json::json!({
-        "name": "floppies", "profile": "test", "k3s_version": "stand-in",
-        "artifacts": [
-            {"path": "k3s/k3s", "role": "k3s-binary", "from": "k3s", "source": "stand-in: test", "executable": true},
-            {"path": "images/k3s-airgap-images.tar", "role": "k3s-images", "from": "k3s-images.tar", "source": "stand-in: test"},
-            {"path": "images/app-images.tar", "role": "app-images", "from": "app-images.tar", "source": "stand-in: test"},
-            {"path": "charts/floppies.tgz", "role": "chart", "from": "chart/floppies", "source": "test", "package": "tgz"},
-            {"path": "content", "role": "content", "from": "content", "source": "test"}
-        ]
-    });
-    fs::write(inputs.join("set.json"), set_json.to_string()).unwrap();
-    let set = spec::ArtifactSet::load(&inputs.join("set.json")).unwrap();
-    let payload = dir.join("payload.tar.zst");
-    spec::pack(&set, &inputs, "9.9.9-test", std::env::consts::ARCH, 3, &payload).unwrap();
-    let helper = Utf8PathBuf::from_path_buf(std::env::current_exe().unwrap()).unwrap();
-    let run = dir.join("bundle.run");
-    let parts = assemble::Parts {
-        stub_template: Utf8Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../stub.sh")),
-        helper: &helper,
-        payload: &payload,
-        version: "9.9.9-test",
-        profile: "test",
-        arch: std::env::consts::ARCH,
-    };
-    assemble::assemble(&parts, &run).unwrap();
-    run
+    crate::test_bundle::build(dir, "9.9.9-test", "hello\n")
 }
 
 fn mode(path: &Utf8Path) -> u32 {

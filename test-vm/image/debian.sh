@@ -12,8 +12,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # busybox serves HTTP for the stand-in k3s and fetches with wget; zstd opens
 # diagnose bundles; openssl makes the stand-in's CA, python3 serves its TLS
 # supervisor on 6443, curl is what the installer (join's preflight) and the
-# stand-in agent fetch /cacerts with.
-PACKAGES="linux-image-amd64,systemd-sysv,udev,iproute2,iptables,nftables,ufw,kmod,e2fsprogs,procps,util-linux,busybox,zstd,tar,coreutils,openssl,curl,python3"
+# stand-in agent fetch /cacerts with. apparmor and systemd-resolved make the
+# guest like an Ubuntu 22.04 server where k3s and containerd look (issue 15,
+# item 16; the differences that remain are listed in test-vm/README.md).
+PACKAGES="linux-image-amd64,systemd-sysv,udev,iproute2,iptables,nftables,ufw,kmod,e2fsprogs,procps,util-linux,busybox,zstd,tar,coreutils,openssl,curl,python3,apparmor,systemd-resolved"
 # Room for what preflight asks under /var/lib (3 GiB + images), sparse on the host.
 DISK_SIZE=8G
 
@@ -53,9 +55,25 @@ configure_tree() {
         systemd-journal-flush.service systemd-update-utmp.service systemd-update-utmp-runlevel.service; do
         ln -sf /dev/null "$_dir/etc/systemd/system/$_unit"
     done
+    like_ubuntu "$_dir"
     # The journal in memory only: the scenarios copy what they need to the test disk.
     mkdir -p "$_dir/etc/systemd/journald.conf.d"
     printf '[Journal]\nStorage=volatile\n' > "$_dir/etc/systemd/journald.conf.d/volatile.conf"
+}
+
+# What an Ubuntu 22.04 server has where k3s and containerd look, set
+# explicitly so that a change in Debian's defaults cannot drift the guest:
+# /etc/resolv.conf is systemd-resolved's stub (nameserver 127.0.0.53; the
+# guest has no network, so resolved knows no upstream server, as on an
+# air-gapped host), iptables and ip6tables are the nft variants, ufw is
+# installed but off. AppArmor is on in Debian's kernel by default; the
+# apparmor package loads its profiles at boot, as on Ubuntu.
+like_ubuntu() {
+    _dir=$1
+    ln -sf ../run/systemd/resolve/stub-resolv.conf "$_dir/etc/resolv.conf"
+    chroot "$_dir" update-alternatives --quiet --set iptables /usr/sbin/iptables-nft
+    chroot "$_dir" update-alternatives --quiet --set ip6tables /usr/sbin/ip6tables-nft
+    sed -i 's/^ENABLED=.*/ENABLED=no/' "$_dir/etc/ufw/ufw.conf"
 }
 
 main() {

@@ -8,19 +8,6 @@
 scenario_begin install-uninstall
 snapshot "$LOGS/before"
 
-# diagnose_ok CHECK DIR: one bundle in DIR, mode 600, with index.json; extracted to DIR/x.
-diagnose_ok() {
-    # shellcheck disable=SC2012 # the one bundle diagnose wrote, a name of ours
-    _f=$(ls "$2"/floppies-diagnose-*.tar.zst 2> /dev/null | head -n1)
-    if [ -z "$_f" ]; then fail "$1-written" "no floppies-diagnose-*.tar.zst in $2"; return 1; fi
-    pass "$1-written"
-    check "$1-mode-600" "the bundle is mode $(stat -c %a "$_f")" test "$(stat -c %a "$_f")" = 600
-    mkdir -p "$2/x"
-    zstd -dc "$_f" | tar -xf - -C "$2/x"
-    check "$1-index-json" "index.json is missing" sh -c "find '$2/x' -name index.json | grep -q ."
-    cp "$_f" "$LOGS/"
-}
-
 mkdir -p /tmp/diag-empty
 installer diagnose-empty diagnose --output /tmp/diag-empty
 expect_rc diagnose-empty-exit-0 0
@@ -52,6 +39,10 @@ floppies diagnose-installed diagnose --output /tmp/diag-installed
 expect_rc diagnose-installed-exit-0 0
 if diagnose_ok diagnose-installed /tmp/diag-installed; then
     check diagnose-has-manifest "the HelmChart manifest was not collected" sh -c "find /tmp/diag-installed/x -name 'k3s-manifest-floppies.yaml' | grep -q ."
+    # The guest's resolv.conf is resolved's stub with no upstream server (00):
+    # k3s, and so the stand-in, then writes the kubelet's own; support sees it.
+    check diagnose-has-k3s-resolv-conf "the bundle lacks the resolv.conf k3s generated for the kubelet" \
+        grep -rqx --include=k3s-resolv.conf.txt 'nameserver 8.8.8.8' /tmp/diag-installed/x
     check diagnose-no-minio-password "the MinIO password is in the bundle" sh -c "[ -n '$password' ] && ! grep -rqF -- '$password' /tmp/diag-installed/x"
     check diagnose-no-s3www-secret "the s3www secret is in the bundle" sh -c "[ -n '$secret' ] && ! grep -rqF -- '$secret' /tmp/diag-installed/x"
     check diagnose-no-k3s-token "the k3s token is in the bundle" sh -c "[ -n '$token' ] && ! grep -rqF -- '$token' /tmp/diag-installed/x"

@@ -93,6 +93,12 @@ pub fn items(layout: &Layout) -> Vec<Item> {
         cmd("host/ufw-status.txt", &["ufw", "status", "verbose"]),
         cmd("host/listening.txt", &["ss", "-ltnup"]),
         file("host/resolv.conf.txt", "/etc/resolv.conf"),
+        // Which resolv.conf the kubelet got: k3s skips a stub (127.0.0.53) for
+        // resolved's own, and writes one with 8.8.8.8 when neither names a
+        // global nameserver, as on an air-gapped host (docs/upstream.md).
+        file("host/resolved-resolv.conf.txt", "/run/systemd/resolve/resolv.conf"),
+        file("host/k3s-resolv.conf.txt", "/var/lib/rancher/k3s/agent/etc/resolv.conf"),
+        file("host/apparmor-enabled.txt", "/sys/module/apparmor/parameters/enabled"),
         cmd("host/timedatectl.txt", &["timedatectl", "status"]),
         tail(cmd("host/dmesg.txt", &["dmesg"])),
         cmd("host/systemctl-status.txt", &["systemctl", "status", "--no-pager", "-l", unit, "floppies-default-route.service"]),

@@ -109,6 +109,9 @@ pub struct NodeAddArgs {
     /// Where to write the join file (mode 0600; never overwritten)
     #[arg(long, value_name = "FILE")]
     pub out: Utf8PathBuf,
+    /// How long the join file's token works, e.g. 24h, 90m, 7d (at most 30d); the cluster deletes it then
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::joinfile::parse_ttl)]
+    pub ttl: u64,
 }
 
 #[derive(Debug, Args)]

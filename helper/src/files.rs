@@ -49,6 +49,29 @@ pub fn symlink_atomic(target: &Utf8Path, link: &Utf8Path) -> Result<()> {
     commit(&tmp, link)
 }
 
+/// Makes a new directory, mode 0700, under BASE, named PREFIX and a unique
+/// suffix, for scratch files a root command needs (a CA for curl): never a
+/// directory that was already there, whoever made it, so nothing another
+/// user planted (a directory, a symlink) is written through. The caller
+/// removes it.
+pub fn fresh_private_dir(base: &Utf8Path, prefix: &str) -> Result<camino::Utf8PathBuf> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    fresh_dir_among(base, (0..64u32).map(|i| format!("{prefix}-{}-{nanos:x}-{i}", std::process::id())))
+}
+
+fn fresh_dir_among(base: &Utf8Path, names: impl Iterator<Item = String>) -> Result<camino::Utf8PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    for name in names {
+        let dir = base.join(name);
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("could not create '{dir}'"))),
+        }
+    }
+    anyhow::bail!("could not make a new directory under '{base}': every name tried exists")
+}
+
 /// `.NAME.tmp` beside PATH: on the same filesystem, so the rename is atomic.
 fn temp_beside(path: &Utf8Path) -> camino::Utf8PathBuf {
     path.with_file_name(format!(".{}.tmp", path.file_name().unwrap_or("file")))
@@ -109,6 +132,23 @@ mod tests {
         write_private(&d.join("secret.env"), "s3cret").unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
         assert_eq!(fs::read_to_string(d.join("secret.env")).unwrap(), "s3cret");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_fresh_dir_is_never_one_already_there() {
+        let d = scratch("fresh");
+        // What another user could plant at the first name: a directory, and a symlink to one.
+        fs::create_dir(d.join("ca-1")).unwrap();
+        fs::create_dir(d.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(d.join("elsewhere"), d.join("ca-2")).unwrap();
+        let got = fresh_dir_among(&d, ["ca-1", "ca-2", "ca-3"].map(String::from).into_iter()).unwrap();
+        assert_eq!(got, d.join("ca-3"));
+        assert_eq!(fs::symlink_metadata(&got).unwrap().mode() & 0o777, 0o700);
+        assert!(fresh_dir_among(&d, ["ca-1", "ca-2"].map(String::from).into_iter()).is_err(), "no name left: an error, not a reused dir");
+        let a = fresh_private_dir(&d, "ca").unwrap();
+        let b = fresh_private_dir(&d, "ca").unwrap();
+        assert_ne!(a, b);
         let _ = fs::remove_dir_all(&d);
     }
 

@@ -8,15 +8,19 @@
 //!   "format": 1,
 //!   "role": "agent",
 //!   "servers": ["https://10.0.0.10:6443"],
-//!   "token": "K10<sha256 of the cluster CA>::server:<secret>",
+//!   "token": "K10<sha256 of the cluster CA>::<id>.<secret>",
 //!   "bundle": { "version": "1.2.3", "build": "<payload sha256>" },
 //!   "created_by": "server-1",
-//!   "created_at": "1764610000"
+//!   "created_at": "1764610000",
+//!   "expires_at": "1764696400"
 //! }
 //! ```
 //! The token is k3s's own, in its secure form (k3s `pkg/clientaccess/token.go`:
-//! `K10` + the hex sha256 of the CA bundle + `::` + `user:password`), so the
-//! new node can check the CA a server presents before it trusts it.
+//! `K10` + the hex sha256 of the CA bundle + `::` + credentials), so the new
+//! node can check the CA a server presents before it trusts it. `node add`
+//! writes a bootstrap token (`k3s token create`: credentials `id.secret`,
+//! agents only, deleted by the cluster at `expires_at`); the form
+//! `user:password` (the server token) is still read.
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +65,10 @@ pub struct JoinFile {
     pub created_by: String,
     /// Seconds since the epoch, as text.
     pub created_at: String,
+    /// When the cluster deletes the token (seconds since the epoch, as text);
+    /// absent for a token that never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl std::fmt::Debug for JoinFile {
@@ -79,8 +87,24 @@ impl std::fmt::Debug for JoinFile {
 /// The parts of a K10 token: the CA's sha256 and the credentials.
 pub struct Token<'a> {
     pub ca_hash: &'a str,
-    pub user: &'a str,
-    pub password: &'a str,
+    pub credentials: Credentials<'a>,
+}
+
+/// A token's credentials, in the two forms k3s parses (`parseToken`: a
+/// bootstrap token first, else `user:password`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credentials<'a> {
+    /// `[a-z0-9]{6}.[a-z0-9]{16}`, sent as a bearer token; joins agents only, and expires.
+    Bootstrap { id: &'a str, secret: &'a str },
+    /// The server (or agent) token's `user:password`, sent as HTTP basic auth.
+    Password { user: &'a str, password: &'a str },
+}
+
+/// A kubeadm-style bootstrap token string, `[a-z0-9]{6}.[a-z0-9]{16}`.
+fn bootstrap(creds: &str) -> Option<(&str, &str)> {
+    let (id, secret) = creds.split_once('.')?;
+    let lower_alnum = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+    (lower_alnum(id, 6) && lower_alnum(secret, 16)).then_some((id, secret))
 }
 
 /// Splits a K10 token, or says what is wrong with it (never quoting it).
@@ -90,11 +114,64 @@ pub fn parse_token(token: &str) -> Result<Token<'_>, String> {
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err("the token's CA hash is not 64 lowercase hex digits".into());
     }
-    let (user, password) = creds.split_once(':').ok_or("the token has no user:password after its CA hash")?;
+    if let Some((id, secret)) = bootstrap(creds) {
+        return Ok(Token { ca_hash: hash, credentials: Credentials::Bootstrap { id, secret } });
+    }
+    let (user, password) = creds.split_once(':').ok_or("the token has neither a bootstrap token nor user:password after its CA hash")?;
     if user.is_empty() || password.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("the token's user or password is empty, or it holds spaces".into());
     }
-    Ok(Token { ca_hash: hash, user, password })
+    Ok(Token { ca_hash: hash, credentials: Credentials::Password { user, password } })
+}
+
+/// The longest a join file's token may live: long enough to carry a file
+/// through a site's approvals, short enough that a lost one stops working.
+pub const MAX_TTL_SECONDS: u64 = 30 * 24 * 3600;
+
+/// A token lifetime such as `24h`, `90m`, `7d` or `1h30m`, in seconds (one
+/// minute to 30 days; never 0, which k3s takes as "never expires").
+pub fn parse_ttl(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{text}' is not a duration like 24h, 90m or 7d");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86400,
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    if !(60..=MAX_TTL_SECONDS).contains(&total) {
+        return Err(format!("'{text}' is outside one minute to 30 days"));
+    }
+    Ok(total)
+}
+
+/// SECS since the epoch as `YYYY-MM-DD HH:MM` (UTC), for messages.
+pub fn utc(secs: u64) -> String {
+    // Days to a civil date (the proleptic Gregorian calendar).
+    let days = (secs / 86400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", secs % 86400 / 3600, secs % 3600 / 60)
 }
 
 /// The host and port of a server URL `https://HOST:PORT`, or what is wrong.
@@ -115,6 +192,11 @@ pub fn server_host_port(url: &str) -> Result<(String, u16), String> {
 impl JoinFile {
     pub fn ca_hash(&self) -> &str {
         parse_token(&self.token).map(|t| t.ca_hash).unwrap_or("")
+    }
+
+    /// When the token expires, as seconds since the epoch (None: never, or unreadable).
+    pub fn expires(&self) -> Option<i64> {
+        self.expires_at.as_deref().and_then(|t| t.parse().ok())
     }
 
     /// Reads a join file's text; every problem with it, together.
@@ -139,6 +221,9 @@ impl JoinFile {
         problems.extend(file.servers.iter().filter_map(|s| server_host_port(s).err()));
         if let Err(e) = parse_token(&file.token) {
             problems.push(e);
+        }
+        if file.expires_at.as_deref().is_some_and(|t| t.parse::<i64>().is_err()) {
+            problems.push("its expiry is not a time (seconds since the epoch)".into());
         }
         if file.bundle.build.len() != 64 || !file.bundle.build.bytes().all(|b| b.is_ascii_hexdigit()) {
             problems.push("its bundle build is not a sha256".into());
@@ -174,6 +259,7 @@ mod tests {
             bundle: BundleId { version: "1.2.3".into(), build: HASH.into() },
             created_by: "server".into(),
             created_at: "1764610000".into(),
+            expires_at: Some("1764696400".into()),
         }
     }
 
@@ -221,10 +307,47 @@ mod tests {
     fn tokens_are_split_as_k3s_formats_them() {
         let token = format!("K10{HASH}::server:pa:ss");
         let t = parse_token(&token).unwrap();
-        assert_eq!((t.ca_hash, t.user, t.password), (HASH, "server", "pa:ss"));
+        assert_eq!((t.ca_hash, t.credentials), (HASH, Credentials::Password { user: "server", password: "pa:ss" }));
+        let token = format!("K10{HASH}::abcdef.0123456789abcdef");
+        assert_eq!(parse_token(&token).unwrap().credentials, Credentials::Bootstrap { id: "abcdef", secret: "0123456789abcdef" });
+        for not_bootstrap in ["ABCDEF.0123456789abcdef", "abcde.0123456789abcdef", "abcdef.0123456789abcde"] {
+            assert!(parse_token(&format!("K10{HASH}::{not_bootstrap}")).is_err(), "{not_bootstrap} is neither form");
+        }
         assert!(parse_token("s3cret").is_err(), "a bare password carries no CA hash");
         assert!(parse_token(&format!("K10{}::server:x", HASH.to_uppercase())).is_err(), "k3s compares lowercase hex");
         assert!(parse_token(&format!("K10{HASH}::server:")).is_err());
+    }
+
+    #[test]
+    fn times_read_as_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc(1_764_610_000), "2025-12-01 17:26");
+        assert_eq!(utc(4_107_542_400), "2100-03-01 00:00");
+    }
+
+    #[test]
+    fn token_lifetimes_read_as_durations_within_bounds() {
+        assert_eq!(parse_ttl("24h"), Ok(86400));
+        assert_eq!(parse_ttl("1h30m"), Ok(5400));
+        assert_eq!(parse_ttl("7d"), Ok(7 * 86400));
+        assert_eq!(parse_ttl("30d"), Ok(MAX_TTL_SECONDS));
+        for bad in ["", "0", "0h", "24", "h", "1y", "31d", "30s", "-1h", "99999999999999999999h"] {
+            assert!(parse_ttl(bad).is_err(), "'{bad}' must be refused");
+        }
+    }
+
+    #[test]
+    fn the_expiry_is_optional_but_must_be_a_time() {
+        let mut f = sample();
+        assert_eq!(f.expires(), Some(1764696400));
+        f.expires_at = None;
+        let text = f.to_text();
+        assert!(!text.contains("expires_at"), "{text}");
+        assert_eq!(JoinFile::parse(&text).unwrap().expires(), None, "a file without expiry (an older node add) reads");
+        f.expires_at = Some("tomorrow".into());
+        let problems = JoinFile::parse(&f.to_text()).unwrap_err();
+        assert!(problems[0].contains("expiry"), "{problems:?}");
     }
 
     #[test]

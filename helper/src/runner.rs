@@ -103,6 +103,27 @@ fn capture_input(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<O
     Ok(output)
 }
 
+/// Runs a command that must succeed and prints a secret (a token): logged
+/// like any other, except that its stdout is replaced by its length.
+pub fn run_secret_output(program: &str, args: &[&str]) -> Result<String> {
+    let line = command_line(program, args);
+    let started = Instant::now();
+    let out = duct::cmd(program, args).stdout_capture().stderr_capture().stdin_null().unchecked().run().with_context(|| format!("could not run '{line}'"))?;
+    let output = Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    log_line(&format!(
+        "$ {line}\n  exit={} took={:.3}s\n  stdout: {} bytes, a secret: not logged\n{}",
+        output.code.map_or("signal".to_string(), |c| c.to_string()),
+        started.elapsed().as_secs_f64(),
+        output.stdout.len(),
+        indent("stderr", &output.stderr),
+    ));
+    Ok(checked(program, args, output)?.stdout)
+}
+
 /// Runs a command for at most TIMEOUT, then kills it; output is kept either way.
 pub fn capture_timeout(program: &str, args: &[&str], timeout: std::time::Duration) -> Result<(Output, bool)> {
     let line = command_line(program, args);

@@ -118,11 +118,9 @@ def main():
             seen.add(key)
             check_command(os.path.basename(doc), args)
     ops = open(os.path.join(ROOT, "docs", "operations.md")).read()
+    helps = "".join(helper_help(cmd)[1] for cmd in (["install"], ["uninstall"], ["diagnose"], ["join"], ["node", "add"]))
     for opt in sorted(set(re.findall(r"`(--[a-z-]+)[ `]", ops))):
-        code, text = helper_help(["install"])
-        code_u, text_u = helper_help(["uninstall"])
-        code_d, text_d = helper_help(["diagnose"])
-        check(f"operations.md: option {opt} exists", opt in text + text_u + text_d or opt in STUB_OPTIONS)
+        check(f"operations.md: option {opt} exists", opt in helps or opt in STUB_OPTIONS)
 
     # Host paths named in the docs appear in the code that uses them.
     code = ""

@@ -6,15 +6,13 @@ use serde_json::{json, Value};
 use super::confirm::require_root;
 use super::Ctx;
 use crate::cli::{NodeAddArgs, NodeCommand};
-use crate::joinfile::{parse_token, BundleId, JoinFile, NodeRole, FORMAT, K3S_PORT, KIND};
+use crate::joinfile::{parse_token, BundleId, Credentials, JoinFile, NodeRole, FORMAT, K3S_PORT, KIND};
 use crate::journal::Journal;
 use crate::kube;
 use crate::layout::Layout;
 use crate::runner;
 use floppies_format::error::{ExitCode, Failure};
 
-/// The server's full token, as k3s writes it (K10<CA hash>::server:<secret>).
-const SERVER_TOKEN: &str = "/var/lib/rancher/k3s/server/token";
 /// The label join puts on a node: the bundle version it was joined with.
 pub const BUNDLE_LABEL: &str = "floppies.io/bundle-version";
 
@@ -84,13 +82,8 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
         bail!(Failure::new(ExitCode::Failed, "the installation does not record its build (installed by an older floppies)")
             .help("install this bundle again ('sudo sh floppies-installer.run install'), then run node add"));
     }
-    let token_path = ctx.layout.host(SERVER_TOKEN);
-    let token = std::fs::read_to_string(&token_path).with_context(|| format!("could not read k3s's token '{token_path}'"))?.trim().to_string();
-    if let Err(e) = parse_token(&token) {
-        bail!(Failure::new(ExitCode::Failed, format!("k3s's token in '{token_path}' is not in its secure form: {e}"))
-            .help("run 'sudo floppies diagnose' and send the bundle"));
-    }
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let token = bootstrap_token(ctx.layout, args.ttl, &args.out)?;
     let file = JoinFile {
         kind: KIND.into(),
         format: FORMAT,
@@ -100,11 +93,13 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
         bundle: BundleId { version: journal.version.clone(), build: journal.build.clone() },
         created_by: own_node_name(),
         created_at: secs.to_string(),
+        expires_at: Some((secs + args.ttl).to_string()),
     };
     crate::files::write_private(&args.out, &file.to_text())?;
     ctx.out.data(&json!({ "written": plan, "changed": true }), || {
         format!(
-            "Wrote the join file {out} (readable by root only; it holds the cluster's token: treat it like a password).
+            "Wrote the join file {out} (readable by root only; it holds a token that joins machines as agents: treat it like a password).
+It works until {expires} (UTC), {ttl} from now; after that, make a new one.
 Next:
   1. Copy floppies-installer.run (floppies {version}, this very build) and {out} to the new machine.
   2. On the new machine:  sudo sh floppies-installer.run join {out}
@@ -112,9 +107,48 @@ Next:
 The new machine must reach {server} (6443/tcp); this server must reach it on 10250/tcp and 8472/udp.",
             out = args.out,
             version = journal.version,
+            expires = crate::joinfile::utc(secs + args.ttl),
+            ttl = human_duration(args.ttl),
         )
     });
     Ok(())
+}
+
+/// A new k3s bootstrap token for the join file: it joins agents only (never
+/// a server) and the cluster deletes it after TTL seconds (docs/upstream.md
+/// row 35). Its secret is never logged.
+fn bootstrap_token(layout: &Layout, ttl: u64, out: &camino::Utf8Path) -> Result<String> {
+    let k3s = layout.current_k3s();
+    let kubeconfig = layout.kubeconfig();
+    let ttl_arg = format!("{ttl}s");
+    let description = format!("floppies join file {} from {}", out.file_name().unwrap_or("join"), own_node_name());
+    let printed =
+        runner::run_secret_output(k3s.as_str(), &["token", "create", "--kubeconfig", kubeconfig.as_str(), "--ttl", &ttl_arg, "--description", &description])
+            .context("k3s could not create a join token")?;
+    let token = printed.lines().map(str::trim).find(|l| l.starts_with("K10")).unwrap_or("").to_string();
+    match parse_token(&token) {
+        Ok(t) if matches!(t.credentials, Credentials::Bootstrap { .. }) => Ok(token),
+        Ok(_) => bail!(Failure::new(ExitCode::Failed, "k3s printed a token that is not a bootstrap token (agents only, expiring)")
+            .help("run 'sudo floppies diagnose' and send the bundle")),
+        Err(e) => bail!(Failure::new(ExitCode::Failed, format!("k3s printed no join token in its secure form: {e}"))
+            .help("run 'sudo floppies diagnose' and send the bundle")),
+    }
+}
+
+/// 86400 -> "24h", 5400 -> "1h30m".
+fn human_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut text = String::new();
+    if h > 0 {
+        text.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        text.push_str(&format!("{m}m"));
+    }
+    if s > 0 || text.is_empty() {
+        text.push_str(&format!("{s}s"));
+    }
+    text
 }
 
 /// The address of the interface the IPv4 default route leaves by, unless it

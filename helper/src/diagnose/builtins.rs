@@ -32,7 +32,7 @@ pub fn run(layout: &Layout, b: Builtin, limit: Duration) -> Result<String> {
     match b {
         Builtin::Versions => Ok(versions(layout)),
         Builtin::CpuLevel => cpu_level(),
-        Builtin::Preflight => Ok(serde_json::to_string_pretty(&preflight::run(layout, release_manifest(layout).as_ref(), installed(layout)))?),
+        Builtin::Preflight => Ok(serde_json::to_string_pretty(&preflight::run_as(layout, release_manifest(layout).as_ref(), installed(layout), role(layout)))?),
         Builtin::InstallLogs => install_logs(layout),
         Builtin::NotReadyPods => not_ready_pods(layout, limit),
         Builtin::ContainerLogs => container_logs(layout, limit),
@@ -42,6 +42,14 @@ pub fn run(layout: &Layout, b: Builtin, limit: Duration) -> Result<String> {
 
 fn installed(layout: &Layout) -> bool {
     Journal::load(&layout.state_file()).ok().flatten().is_some()
+}
+
+/// An agent (joined with a join file) or a server (installed, or nothing yet).
+fn role(layout: &Layout) -> preflight::network::Role {
+    match Journal::load(&layout.state_file()).ok().flatten() {
+        Some(j) if crate::steps::is_joined(&j) => preflight::network::Role::Agent,
+        _ => preflight::network::Role::Server,
+    }
 }
 
 /// The installed release's manifest, if any.

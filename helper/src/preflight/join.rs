@@ -19,6 +19,9 @@ const ANSWER_SECONDS: u64 = 5;
 /// start being valid at the server's time, and etcd leases are in seconds.
 pub const MAX_SKEW_SECONDS: i64 = 30;
 
+/// Where the CA fetched from a server is put for curl's second, verified fetch.
+const CA_SCRATCH_BASE: &str = "/run";
+
 /// What one fetch of /cacerts gave.
 #[derive(Debug, PartialEq)]
 pub struct Answer {
@@ -30,7 +33,7 @@ pub struct Answer {
 
 /// Every join check, in the order they are reported.
 pub fn checks(file: &JoinFile, version: &str, build: &str) -> Vec<Check> {
-    let mut checks = vec![same_build(file, version, build)];
+    let mut checks = vec![same_build(file, version, build), expiry(file, now())];
     let curl = match crate::layout::system_binary("curl") {
         Ok(p) => p,
         Err(_) => {
@@ -50,6 +53,20 @@ pub fn checks(file: &JoinFile, version: &str, build: &str) -> Vec<Check> {
 
 fn short(hex: &str) -> &str {
     &hex[..hex.len().min(12)]
+}
+
+/// The cluster deletes a bootstrap token when it expires, and a k3s agent
+/// with a deleted token retries forever: say so before anything changes.
+fn expiry(file: &JoinFile, now: i64) -> Check {
+    match file.expires() {
+        None => Check::pass("join-expiry", "the join file's token does not expire"),
+        Some(at) if at <= now => Check::fail(
+            "join-expiry",
+            format!("the join file expired at {} (UTC); the cluster no longer takes its token", crate::joinfile::utc(at.max(0) as u64)),
+            "make a new join file on a server ('sudo floppies node add --out FILE', '--ttl' for longer than a day) and use that",
+        ),
+        Some(at) => Check::pass("join-expiry", format!("the join file works until {} (UTC)", crate::joinfile::utc(at.max(0) as u64))),
+    }
 }
 
 fn same_build(file: &JoinFile, version: &str, build: &str) -> Check {
@@ -113,14 +130,17 @@ fn server_checks(curl: &str, server: &str, want_hash: &str) -> Vec<Check> {
 
 /// The second fetch, trusting only the CA just fetched, as k3s's getCACerts does.
 fn verified(curl: &str, url: &str, server: &str, ca: &[u8]) -> Check {
-    let dir = std::env::temp_dir().join(format!("floppies-join-ca-{}", std::process::id()));
-    let result = (|| -> anyhow::Result<Answer> {
-        std::fs::create_dir_all(&dir)?;
+    // /run is root's own (a tmpfs); a fresh directory there, never one that
+    // exists, so no path another user planted is written through.
+    let dir = crate::files::fresh_private_dir(camino::Utf8Path::new(CA_SCRATCH_BASE), "floppies-join-ca");
+    let result = dir.as_ref().map_err(|e| anyhow::anyhow!("{e:#}")).and_then(|dir| {
         let path = dir.join("cacerts.pem");
-        std::fs::write(&path, ca)?;
-        fetch(curl, url, Some(path.to_string_lossy().as_ref()))
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
+        crate::files::write_atomic(&path, ca, 0o600)?;
+        fetch(curl, url, Some(path.as_str()))
+    });
+    if let Ok(dir) = &dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     match result {
         Ok(a) if a.status == 200 => Check::pass("join-tls", format!("server {server}'s certificate is signed by that CA")),
         Ok(a) => Check::fail(
@@ -244,6 +264,23 @@ mod tests {
         assert_eq!(c.result, Verdict::Fail);
         assert!(c.message.contains("aaaaaaaaaaaa") && c.message.contains("bbbbbbbbbbbb") && c.message.contains("1.1"), "{}", c.message);
         assert_eq!(same_build(&file, "1.0", &"a".repeat(64)).result, Verdict::Pass);
+    }
+
+    #[test]
+    fn an_expired_join_file_is_refused_before_anything_changes() {
+        let text = |expires: &str| {
+            format!(
+                r#"{{"kind":"floppies-join","format":1,"role":"agent","servers":["https://10.0.0.1:6443"],"token":"K10{h}::abcdef.0123456789abcdef","bundle":{{"version":"1.0","build":"{h}"}},"created_by":"s","created_at":"0"{expires}}}"#,
+                h = "a".repeat(64)
+            )
+        };
+        let file = JoinFile::parse(&text(r#","expires_at":"1764696400""#)).unwrap();
+        let late = expiry(&file, 1764696400);
+        assert_eq!(late.result, Verdict::Fail);
+        assert!(late.message.contains("expired at 2025-12-02 17:26") && late.remedy.as_deref().is_some_and(|r| r.contains("node add")), "{late:?}");
+        assert_eq!(expiry(&file, 1764696399).result, Verdict::Pass);
+        let never = JoinFile::parse(&text("")).unwrap();
+        assert_eq!(expiry(&never, i64::MAX).result, Verdict::Pass, "a file without expiry (the server token) is not refused for it");
     }
 
     #[test]

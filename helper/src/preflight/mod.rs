@@ -6,7 +6,7 @@
 
 mod host;
 pub mod join;
-mod network;
+pub mod network;
 mod resources;
 
 use serde::Serialize;
@@ -105,14 +105,19 @@ impl Report {
     }
 }
 
-/// Runs every check. `manifest` is the bundle's (None when run without one).
+/// Runs every check for a server (install). `manifest` is the bundle's (None when run without one).
 pub fn run(layout: &crate::layout::Layout, manifest: Option<&Manifest>, installed: bool) -> Report {
+    run_as(layout, manifest, installed, network::Role::Server)
+}
+
+/// Runs every check for a machine of `role`.
+pub fn run_as(layout: &crate::layout::Layout, manifest: Option<&Manifest>, installed: bool, role: network::Role) -> Report {
     let mut facts = Facts { image_variant: "default".into(), ..Facts::default() };
     let mut checks = Vec::new();
     checks.extend(host::checks(manifest, installed));
     checks.push(host::app_user(layout, &mut facts));
     checks.extend(host::cpu(manifest, &mut facts));
     checks.extend(resources::checks(manifest));
-    checks.extend(network::checks(installed, &mut facts));
+    checks.extend(network::checks(installed, role, &mut facts));
     Report { checks, facts }
 }

@@ -13,32 +13,54 @@ pub struct Port {
     pub number: u16,
     pub udp: bool,
     pub user: &'static str,
+    /// Bound only where the control plane runs.
+    pub servers_only: bool,
 }
 
 const fn tcp(number: u16, user: &'static str) -> Port {
-    Port { number, udp: false, user }
+    Port { number, udp: false, user, servers_only: false }
 }
 
-/// What a k3s v1.35 server with its defaults binds (sqlite datastore, so no
+const fn server_tcp(number: u16, user: &'static str) -> Port {
+    Port { number, udp: false, user, servers_only: true }
+}
+
+/// The machine's part in the cluster, which decides the ports it binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `install`: the control plane, the kubelet and the app's ingress.
+    Server,
+    /// `join`: a kubelet and what every node runs (docs/upstream.md row 34).
+    Agent,
+}
+
+/// What a k3s v1.35 node with its defaults binds (sqlite datastore, so no
 /// etcd 2379/2380; flannel's vxlan backend, so no wireguard ports), and the
-/// app's HTTP and HTTPS.
+/// app's HTTP and HTTPS, which ServiceLB's pods hold on every node. On an
+/// agent, 6444 is k3s's local load balancer for the supervisor
+/// (`--lb-server-port`), which a server's kube-apiserver holds instead.
 pub const PORTS: &[Port] = &[
-    tcp(6443, "k3s supervisor and API"),
-    tcp(6444, "kube-apiserver behind k3s"),
+    server_tcp(6443, "k3s supervisor and API"),
+    tcp(6444, "kube-apiserver behind k3s, or an agent's load balancer to the servers"),
     tcp(10248, "kubelet health"),
     tcp(10249, "kube-proxy metrics"),
     tcp(10250, "kubelet"),
     tcp(10256, "kube-proxy health"),
-    tcp(10257, "kube-controller-manager"),
-    tcp(10258, "k3s cloud-controller-manager"),
-    tcp(10259, "kube-scheduler"),
+    server_tcp(10257, "kube-controller-manager"),
+    server_tcp(10258, "k3s cloud-controller-manager"),
+    server_tcp(10259, "kube-scheduler"),
     tcp(10010, "containerd's CRI stream server"),
-    Port { number: 8472, udp: true, user: "flannel vxlan" },
-    tcp(80, "the application (HTTP)"),
-    tcp(443, "the application (HTTPS)"),
+    Port { number: 8472, udp: true, user: "flannel vxlan", servers_only: false },
+    tcp(80, "the application (HTTP, ServiceLB on every node)"),
+    tcp(443, "the application (HTTPS, ServiceLB on every node)"),
 ];
 
-pub fn checks(installed: bool, facts: &mut Facts) -> Vec<Check> {
+/// The ports a machine of this role needs free.
+pub fn ports_for(role: Role) -> impl Iterator<Item = &'static Port> {
+    PORTS.iter().filter(move |p| role == Role::Server || !p.servers_only)
+}
+
+pub fn checks(installed: bool, role: Role, facts: &mut Facts) -> Vec<Check> {
     let read = |t: &str| std::fs::read_to_string(t).unwrap_or_default();
     let mut tcp = BTreeSet::new();
     let mut udp = BTreeSet::new();
@@ -48,7 +70,7 @@ pub fn checks(installed: bool, facts: &mut Facts) -> Vec<Check> {
     for table in ["/proc/net/udp", "/proc/net/udp6"] {
         udp.extend(bound_ports(&read(table)));
     }
-    vec![ports(&tcp, &udp, installed), default_route(facts), ufw(facts), firewalld(facts)]
+    vec![ports(&tcp, &udp, installed, role), default_route(facts), ufw(facts), firewalld(facts)]
 }
 
 /// Local ports in LISTEN state (st 0A) in a /proc/net/tcp table.
@@ -72,10 +94,10 @@ fn local_ports(table: &str, state: Option<&str>) -> BTreeSet<u16> {
         .collect()
 }
 
-fn ports(tcp: &BTreeSet<u16>, udp: &BTreeSet<u16>, installed: bool) -> Check {
-    let taken: Vec<&Port> = PORTS.iter().filter(|p| if p.udp { udp.contains(&p.number) } else { tcp.contains(&p.number) }).collect();
+fn ports(tcp: &BTreeSet<u16>, udp: &BTreeSet<u16>, installed: bool, role: Role) -> Check {
+    let taken: Vec<&Port> = ports_for(role).filter(|p| if p.udp { udp.contains(&p.number) } else { tcp.contains(&p.number) }).collect();
     if taken.is_empty() {
-        return Check::pass("ports", format!("ports {} are free", list(PORTS.iter())));
+        return Check::pass("ports", format!("ports {} are free", list(ports_for(role))));
     }
     if installed {
         // Our own k3s holds them on a re-run or an upgrade.
@@ -156,22 +178,38 @@ mod tests {
     fn a_taken_port_fails_unless_installed() {
         let none = BTreeSet::new();
         let taken: BTreeSet<u16> = [80].into_iter().collect();
-        assert_eq!(ports(&taken, &none, false).result, super::super::Verdict::Fail);
-        assert_eq!(ports(&taken, &none, true).result, super::super::Verdict::Pass);
-        assert_eq!(ports(&none, &none, false).result, super::super::Verdict::Pass);
+        assert_eq!(ports(&taken, &none, false, Role::Server).result, super::super::Verdict::Fail);
+        assert_eq!(ports(&taken, &none, true, Role::Server).result, super::super::Verdict::Pass);
+        assert_eq!(ports(&none, &none, false, Role::Server).result, super::super::Verdict::Pass);
     }
 
     #[test]
     fn k3s_internal_ports_and_flannel_udp_are_checked() {
         let none = BTreeSet::new();
         let tcp: BTreeSet<u16> = [6444, 10010].into_iter().collect();
-        let c = ports(&tcp, &none, false);
-        assert!(c.message.contains("6444 (kube-apiserver behind k3s)") && c.message.contains("10010 (containerd"), "{}", c.message);
+        let c = ports(&tcp, &none, false, Role::Server);
+        assert!(c.message.contains("6444 (kube-apiserver behind k3s") && c.message.contains("10010 (containerd"), "{}", c.message);
         let udp: BTreeSet<u16> = [8472].into_iter().collect();
-        let c = ports(&none, &udp, false);
+        let c = ports(&none, &udp, false, Role::Server);
         assert!(c.message.contains("8472/udp (flannel vxlan)"), "{}", c.message);
         assert!(c.remedy.as_deref().is_some_and(|r| r.contains("ss -lunp")), "{:?}", c.remedy);
-        assert_eq!(ports(&udp, &none, false).result, super::super::Verdict::Pass, "TCP 8472 is not flannel's");
+        assert_eq!(ports(&udp, &none, false, Role::Server).result, super::super::Verdict::Pass, "TCP 8472 is not flannel's");
+    }
+
+    #[test]
+    fn an_agent_needs_no_control_plane_port() {
+        let none = BTreeSet::new();
+        let control_plane: BTreeSet<u16> = [6443, 10257, 10258, 10259].into_iter().collect();
+        assert_eq!(ports(&control_plane, &none, false, Role::Agent).result, super::super::Verdict::Pass, "an agent binds none of these");
+        assert_eq!(ports(&control_plane, &none, false, Role::Server).result, super::super::Verdict::Fail);
+        for shared in [80, 443, 6444, 10010, 10248, 10249, 10250, 10256] {
+            let taken: BTreeSet<u16> = [shared].into_iter().collect();
+            assert_eq!(ports(&taken, &none, false, Role::Agent).result, super::super::Verdict::Fail, "an agent needs {shared}");
+        }
+        let udp: BTreeSet<u16> = [8472].into_iter().collect();
+        assert_eq!(ports(&none, &udp, false, Role::Agent).result, super::super::Verdict::Fail, "an agent needs flannel's 8472/udp");
+        let free = ports(&none, &none, false, Role::Agent);
+        assert!(!free.message.contains("6443") && free.message.contains("10250"), "{}", free.message);
     }
 
     #[test]

@@ -111,7 +111,7 @@ impl Step for JoinPreflight {
 /// Install's checks, the ufw line saying what join adds, then the join checks.
 pub fn join_report(cx: &InstallCx, file: &JoinFile) -> preflight::Report {
     let installed = cx.journal.entry("k3s-service").is_some();
-    let mut report = preflight::run(cx.layout, cx.manifest.as_ref(), installed);
+    let mut report = preflight::run_as(cx.layout, cx.manifest.as_ref(), installed, preflight::network::Role::Agent);
     for c in report.checks.iter_mut().filter(|c| c.id == "ufw" && c.result == preflight::Verdict::Fixable) {
         c.message = "ufw is active: join adds rules for 10250/tcp and 8472/udp from the servers' addresses, tagged 'floppies'".into();
     }

@@ -123,6 +123,19 @@ floppies() {
     run "$_n" /usr/local/bin/floppies "$@"
 }
 
+# diagnose_ok CHECK DIR: diagnose wrote one bundle in DIR, mode 600, with index.json; extracted to DIR/x.
+diagnose_ok() {
+    # shellcheck disable=SC2012 # the one bundle diagnose wrote, a name of ours
+    _f=$(ls "$2"/floppies-diagnose-*.tar.zst 2> /dev/null | head -n1)
+    if [ -z "$_f" ]; then fail "$1-written" "no floppies-diagnose-*.tar.zst in $2"; return 1; fi
+    pass "$1-written"
+    check "$1-mode-600" "the bundle is mode $(stat -c %a "$_f")" test "$(stat -c %a "$_f")" = 600
+    mkdir -p "$2/x"
+    zstd -dc "$_f" | tar -xf - -C "$2/x"
+    check "$1-index-json" "index.json is missing" sh -c "find '$2/x' -name index.json | grep -q ."
+    cp "$_f" "$LOGS/"
+}
+
 # expect_rc CHECK WANT: the last command's exit code was WANT.
 expect_rc() {
     if [ "$RC" = "$2" ]; then

@@ -1,5 +1,5 @@
 #!/bin/sh
-# 20 two-nodes: a server and an agent on a private network: install on the server, node add, bad join files refused on the agent before any change, join, node list shows both Ready, the agent's ufw rules, uninstall on the agent leaves it as found, node remove, uninstall on the server leaves it as found.
+# 20 two-nodes: a server and an agent on a private network: install on the server, node add (an agent-only bootstrap token that expires), bad join files refused on the agent before any change, join, node list shows both Ready, the agent's ufw rules, uninstall on the agent leaves it as found, node remove, uninstall on the server leaves it as found.
 # guests: server agent
 # timeout: 900
 # shellcheck source=test-vm/guest/lib.sh
@@ -24,10 +24,17 @@ server_side() {
     expect_rc node-add-exit-0 0
     expect_out node-add-says-next 'join /root/join-agent.json'
     check join-file-mode-600 "the join file is mode $(stat -c %a /root/join-agent.json 2>&1)" test "$(stat -c %a /root/join-agent.json)" = 600
-    token=$(cat /var/lib/rancher/k3s/server/token)
-    check join-file-has-token "the join file lacks the server's token" grep -qF -- "$token" /root/join-agent.json
-    check node-add-output-no-token "node add printed the token" sh -c "! grep -rqF -- '$token' '$LOGS'/*node-add*.out"
-    check install-log-no-token "a log under /var/log/floppies holds the token" sh -c "! grep -rqF -- '$token' /var/log/floppies"
+    expect_out node-add-says-expiry 'works until .* 24h from now'
+    # An agent-only token that the cluster deletes after a day, never the server token.
+    server_token=$(cat /var/lib/rancher/k3s/server/token)
+    check join-file-not-server-token "the join file holds the server token (which also joins servers, and never expires)" \
+        sh -c "! grep -qF -- '${server_token#*::}' /root/join-agent.json"
+    check join-file-bootstrap-token "the join file's token is not a bootstrap token (K10<hash>::id.secret)" \
+        grep -Eq '"token": "K10[0-9a-f]{64}::[a-z0-9]{6}[.][a-z0-9]{16}"' /root/join-agent.json
+    check join-file-expires "the join file has no expires_at" grep -Eq '"expires_at": "[0-9]+"' /root/join-agent.json
+    token=$(json_field /root/join-agent.json token)
+    check node-add-output-no-token "node add printed the token" sh -c "! grep -rqF -- '${token#*::}' '$LOGS'/*node-add*.out"
+    check install-log-no-token "a log under /var/log/floppies holds the token" sh -c "! grep -rqF -- '${token#*::}' /var/log/floppies"
     mark join-file /root/join-agent.json
     rm -f /root/join-agent.json
     if ! wait_mark agent joined 600; then
@@ -103,9 +110,16 @@ agent_side() {
     expect_out bad-build-names-this-build "$(echo "$build" | cut -c1-12)"
     sed "s|https://$SERVER_IP:6443|https://10.77.0.99:6443|" /root/join.json > /root/bad-server.json
     bad_join bad-server /root/bad-server.json '10\.77\.0\.99.*(not answer|no answer|did not answer)'
+    sed 's/"expires_at": *"[0-9]*"/"expires_at": "1000000000"/' /root/join.json > /root/bad-expired.json
+    bad_join bad-expired /root/bad-expired.json 'expired at 2001-09-09'
     head -c 120 /root/join.json > /root/bad-truncated.json
     bad_join bad-truncated /root/bad-truncated.json 'truncated|not a whole'
-    check bad-output-no-token "a refusal printed the token" sh -c "! grep -rqF -- '$token' '$LOGS'"
+    # A dry run shows the plan and changes nothing (the comparison below covers it).
+    installer join-dry join /root/join.json --dry-run
+    expect_rc join-dry-exit-0 0
+    expect_out join-dry-shows-plan 'Join plan: this machine \(agent\) joins'
+    check join-dry-nothing-installed "/opt/floppies or /etc/rancher exists after a dry run" test ! -e /opt/floppies -a ! -e /etc/rancher
+    check bad-output-no-token "a refusal or the dry run printed the token" sh -c "! grep -rqF -- '$token' '$LOGS'"
     rm -f /root/bad-*.json
     snapshot "$LOGS/after-refusals"
     compare refusals-changed-nothing "$LOGS/before" "$LOGS/after-refusals"
@@ -128,6 +142,20 @@ agent_side() {
         check "ufw-rule-$(echo "$rule" | awk '{print $6 "-" $8}')" "ufw lacks 'allow $rule'" sh -c "grep -F -- 'allow $rule' '$OUT' | grep -q floppies"
     done
     check ufw-no-api-port-on-agent "the agent opened 6443" sh -c "! grep -q '6443' '$OUT'"
+    floppies agent-status status
+    expect_rc agent-status-healthy 0
+    expect_out agent-status-names-cluster "agent agent of the cluster at https://$SERVER_IP:6443"
+    run agent-status-json /usr/local/bin/floppies --json status
+    check agent-status-json-role "status --json on the agent does not say role agent, node Ready" \
+        sh -c "sed '1d;\$d' '$OUT' | python3 -c 'import json, sys; v = json.load(sys.stdin); sys.exit(not (v[\"role\"] == \"agent\" and v[\"node\"] == \"Ready\" and v[\"healthy\"]))'"
+    mkdir -p /tmp/diag-agent
+    floppies diagnose-agent diagnose --output /tmp/diag-agent
+    expect_rc diagnose-agent-exit-0 0
+    if diagnose_ok diagnose-agent /tmp/diag-agent; then
+        check diagnose-agent-no-token "the agent's diagnose bundle holds the token" sh -c "! grep -rqF -- '$token' /tmp/diag-agent/x"
+        check diagnose-agent-has-join-log "the agent's diagnose bundle lacks the join log" grep -rq 'floppies join' /tmp/diag-agent/x
+    fi
+    rm -rf /tmp/diag-agent
     run second-join sh "$BUNDLE" join /root/join.json --yes
     expect_rc second-join-exit-0 0
     expect_out second-join-unchanged 'unchanged'

@@ -72,6 +72,45 @@ fn fresh_dir_among(base: &Utf8Path, names: impl Iterator<Item = String>) -> Resu
     anyhow::bail!("could not make a new directory under '{base}': every name tried exists")
 }
 
+/// Creates NAME in DIR as a new file with MODE: never through a symlink,
+/// never over an existing file. DIR is refused unless only root (or we) can
+/// write to it, or it is sticky (like /tmp), so no one else can swap or plant
+/// names in it. The checks are made on the directory as opened, and the file
+/// is created relative to that same descriptor. WHAT names the file in
+/// errors; HELP says where else to put it.
+pub fn create_new_in(dir: &Utf8Path, name: &str, mode: u32, what: &str, help: &str) -> Result<fs::File> {
+    use floppies_format::error::{ExitCode, Failure};
+    use rustix::fs::{fstat, open, openat, Mode, OFlags};
+    let fd = open(dir.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .with_context(|| format!("could not open the directory '{dir}'"))?;
+    let st = fstat(&fd).with_context(|| format!("could not stat '{dir}'"))?;
+    if !safe_dir(st.st_uid, st.st_mode, rustix::process::geteuid().as_raw()) {
+        anyhow::bail!(Failure::new(
+            ExitCode::Failed,
+            format!("refusing to write {what} into '{dir}': another user can write to it (owner uid {}, mode {:o})", st.st_uid, st.st_mode & 0o7777)
+        )
+        .help(help));
+    }
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let path = dir.join(name);
+    match openat(&fd, name, flags, Mode::from_raw_mode(mode)) {
+        Ok(f) => Ok(fs::File::from(f)),
+        Err(rustix::io::Errno::EXIST) => {
+            anyhow::bail!(Failure::new(ExitCode::Failed, format!("'{path}' already exists (a file or a link); refusing to overwrite it"))
+                .help("remove it, or choose another name"))
+        }
+        Err(e) => Err(anyhow::Error::new(std::io::Error::from(e)).context(format!("could not create '{path}'"))),
+    }
+}
+
+/// True when a directory with this owner and mode lets no one but root and
+/// `euid` replace its entries: owned by either, and not group- or
+/// world-writable unless sticky.
+fn safe_dir(owner: u32, mode: u32, euid: u32) -> bool {
+    let sticky = mode & 0o1000 != 0;
+    (owner == 0 || owner == euid) && (sticky || mode & 0o022 == 0)
+}
+
 /// `.NAME.tmp` beside PATH: on the same filesystem, so the rename is atomic.
 fn temp_beside(path: &Utf8Path) -> camino::Utf8PathBuf {
     path.with_file_name(format!(".{}.tmp", path.file_name().unwrap_or("file")))
@@ -150,6 +189,17 @@ mod tests {
         let b = fresh_private_dir(&d, "ca").unwrap();
         assert_ne!(a, b);
         let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn output_dirs_others_can_write_are_refused_unless_sticky() {
+        assert!(safe_dir(0, 0o40755, 0), "root's own directory");
+        assert!(safe_dir(0, 0o41777, 0), "/tmp: sticky");
+        assert!(safe_dir(1000, 0o40700, 1000), "our own directory when not root");
+        assert!(!safe_dir(0, 0o40777, 0), "world-writable, not sticky");
+        assert!(!safe_dir(0, 0o40775, 0), "group-writable, not sticky");
+        assert!(!safe_dir(1000, 0o40755, 0), "a user's home: its owner can swap names in it");
+        assert!(!safe_dir(1000, 0o41777, 0), "sticky, but its owner can still remove entries");
     }
 
     #[test]

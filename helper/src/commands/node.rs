@@ -74,6 +74,7 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
         });
         return Ok(());
     }
+    // Before k3s makes a token for it (the file itself is created new, below).
     if std::fs::symlink_metadata(&args.out).is_ok() {
         bail!(Failure::new(ExitCode::Failed, format!("'{}' exists; a join file is never written over another file", args.out))
             .help("choose another '--out FILE', or delete that one first"));
@@ -95,7 +96,7 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
         created_at: secs.to_string(),
         expires_at: Some((secs + args.ttl).to_string()),
     };
-    crate::files::write_private(&args.out, &file.to_text())?;
+    write_join_file(&args.out, &file.to_text())?;
     ctx.out.data(&json!({ "written": plan, "changed": true }), || {
         format!(
             "Wrote the join file {out} (readable by root only; it holds a token that joins machines as agents: treat it like a password).
@@ -111,6 +112,24 @@ The new machine must reach {server} (6443/tcp); this server must reach it on 102
             ttl = human_duration(args.ttl),
         )
     });
+    Ok(())
+}
+
+/// Writes the join file as a new file, mode 0600, in a directory no other
+/// user can write (it holds a token): never over an existing file or link.
+fn write_join_file(out: &camino::Utf8Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let dir = match out.parent() {
+        Some(d) if !d.as_str().is_empty() => d,
+        _ => camino::Utf8Path::new("."),
+    };
+    let name = out.file_name().with_context(|| format!("'{out}' names no file"))?;
+    let mut file =
+        crate::files::create_new_in(dir, name, 0o600, "the join file", "choose a directory only root can write, e.g. '--out /root/join-agent.json'")?;
+    if let Err(e) = file.write_all(text.as_bytes()).and_then(|_| file.sync_all()) {
+        let _ = std::fs::remove_file(out);
+        return Err(anyhow::Error::new(e).context(format!("could not write '{out}'")));
+    }
     Ok(())
 }
 
@@ -308,5 +327,26 @@ mod tests {
         assert!(lines[0].starts_with("NAME"), "{text}");
         assert!(lines[1].starts_with("server  server  Ready "), "{text}");
         assert!(lines[2].starts_with("agent   agent   NotReady,SchedulingDisabled"), "{text}");
+    }
+
+    #[test]
+    fn join_files_are_new_private_files_in_a_safe_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = camino::Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("floppies-node-add-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        write_join_file(&d.join("join.json"), "{}\n").unwrap();
+        assert_eq!(std::fs::metadata(d.join("join.json")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(write_join_file(&d.join("join.json"), "again").is_err(), "never over an existing file");
+        std::os::unix::fs::symlink("/etc/passwd", d.join("planted.json")).unwrap();
+        assert!(write_join_file(&d.join("planted.json"), "x").is_err(), "never through a link");
+        let open = d.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = write_join_file(&open.join("join.json"), "x").unwrap_err();
+        assert!(format!("{e:#}").contains("another user can write"), "{e:#}");
+        assert!(!open.join("join.json").exists());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -10,7 +10,7 @@ pub mod collect;
 pub mod redact;
 mod summary;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 use std::fs;
@@ -22,7 +22,6 @@ use redact::Redactor;
 
 use crate::layout::Layout;
 use crate::runner;
-use floppies_format::error::{ExitCode, Failure};
 
 #[derive(Debug, Serialize)]
 pub struct Entry {
@@ -245,43 +244,10 @@ fn timestamp(unix: u64) -> String {
     out.map(|o| o.stdout.trim().to_string()).unwrap_or_else(|| unix.to_string())
 }
 
-/// Creates the bundle file PATH in OUT_DIR as a new file (mode 0600): never
-/// through a symlink, never over an existing file. OUT_DIR is refused unless
-/// only root (or we) can write to it, or it is sticky (like /tmp), so no one
-/// else can swap or plant names in it. The checks are made on the directory
-/// as opened, and the file is created relative to that same descriptor.
+/// Creates the bundle as a new file (mode 0600) in a directory no one else can write (`files::create_new_in`).
 fn create_output(out_dir: &Utf8Path, path: &Utf8Path) -> Result<fs::File> {
-    use rustix::fs::{fstat, open, openat, Mode, OFlags};
-    let dir = open(out_dir.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .with_context(|| format!("could not open the output directory '{out_dir}'"))?;
-    let st = fstat(&dir).with_context(|| format!("could not stat '{out_dir}'"))?;
-    if !safe_output_dir(st.st_uid, st.st_mode, rustix::process::geteuid().as_raw()) {
-        bail!(Failure::new(
-            ExitCode::Failed,
-            format!(
-                "refusing to write the support bundle into '{out_dir}': another user can write to it (owner uid {}, mode {:o})",
-                st.st_uid,
-                st.st_mode & 0o7777
-            )
-        )
-        .help("choose a directory only root can write, e.g. 'floppies diagnose --output /root'"));
-    }
     let name = path.file_name().context("bug: the bundle path has no file name")?;
-    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    match openat(&dir, name, flags, Mode::from_raw_mode(0o600)) {
-        Ok(fd) => Ok(fs::File::from(fd)),
-        Err(rustix::io::Errno::EXIST) => bail!(Failure::new(ExitCode::Failed, format!("'{path}' already exists (a file or a link); refusing to overwrite it"))
-            .help("remove it, or run diagnose again in a second")),
-        Err(e) => Err(anyhow::Error::new(std::io::Error::from(e)).context(format!("could not create '{path}'"))),
-    }
-}
-
-/// True when a directory with this owner and mode lets no one but root and
-/// `euid` replace its entries: owned by either, and not group- or
-/// world-writable unless sticky.
-fn safe_output_dir(owner: u32, mode: u32, euid: u32) -> bool {
-    let sticky = mode & 0o1000 != 0;
-    (owner == 0 || owner == euid) && (sticky || mode & 0o022 == 0)
+    crate::files::create_new_in(out_dir, name, 0o600, "the support bundle", "choose a directory only root can write, e.g. 'floppies diagnose --output /root'")
 }
 
 /// Writes NAME/{summary.txt,index.json,...} as a tar.zst into FILE (at PATH).
@@ -311,17 +277,6 @@ fn write_bundle(file: fs::File, path: &Utf8Path, name: &str, summary: &str, inde
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn output_dirs_others_can_write_are_refused_unless_sticky() {
-        assert!(safe_output_dir(0, 0o40755, 0), "root's own directory");
-        assert!(safe_output_dir(0, 0o41777, 0), "/tmp: sticky");
-        assert!(safe_output_dir(1000, 0o40700, 1000), "our own directory when not root");
-        assert!(!safe_output_dir(0, 0o40777, 0), "world-writable, not sticky");
-        assert!(!safe_output_dir(0, 0o40775, 0), "group-writable, not sticky");
-        assert!(!safe_output_dir(1000, 0o40755, 0), "a user's home: its owner can swap names in it");
-        assert!(!safe_output_dir(1000, 0o41777, 0), "sticky, but its owner can still remove entries");
-    }
 
     /// A secret that straddles the cut, at every offset around it, for head and tail cuts.
     #[test]

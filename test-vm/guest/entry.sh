@@ -25,8 +25,11 @@ run_scenario() {
     _file=$T/scenarios/$_id.sh
     _limit=$(scenario_timeout "$_file")
     mkdir -p "$T/logs/$_id"
+    _started=$(cut -d. -f1 /proc/uptime)
     SCENARIO_ID=$_id PHASE=$2 timeout -k 10 "$_limit" sh "$_file" >> "$T/logs/$_id/stdout.txt" 2>&1
     _rc=$?
+    # This boot's part of the scenario's time (the host adds up the boots).
+    printf 'TIME %s%s %s\n' "${_id#*-}" "${GUEST:+@$GUEST}" "$(( $(cut -d. -f1 /proc/uptime) - _started ))" > "$RESULTS"
     if [ -f "$T/resume" ]; then
         # It asked for another boot, which is ending this one (and killed it).
         sleep 600

@@ -307,7 +307,22 @@ pub fn own_node_ready(layout: &Layout) -> Result<bool> {
     Ok(crate::kube::condition(&node, "Ready"))
 }
 
-/// Step 8: until the cluster sees this node Ready, bounded by --wait-timeout.
+/// Ok once k3s's unit here is active (systemd has its READY) and the cluster
+/// sees this node Ready, as `status` asks; else what is still missing. Either
+/// may come first: k3s's agent notifies once its kubelet runs, and a node
+/// can be Ready in the cluster's eyes a moment before.
+fn joined_and_up(layout: &Layout) -> std::result::Result<(), String> {
+    let service =
+        runner::capture("systemctl", &["is-active", crate::layout::K3S_UNIT]).map(|o| o.stdout.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    match own_node_ready(layout) {
+        Ok(true) if service == "active" => Ok(()),
+        Ok(true) => Err(format!("the node is Ready, the k3s service still {service}")),
+        Ok(false) => Err("the node is registered but not Ready".to_string()),
+        Err(e) => Err(floppies_format::error::render(&e)),
+    }
+}
+
+/// Step 8: until k3s runs here and the cluster sees this node Ready, bounded by --wait-timeout.
 pub struct JoinWait;
 
 impl Step for JoinWait {
@@ -315,7 +330,7 @@ impl Step for JoinWait {
         "wait-ready"
     }
     fn summary(&self) -> &'static str {
-        "wait until the cluster sees this machine Ready"
+        "wait until k3s runs here and the cluster sees this machine Ready"
     }
     fn undo_summary(&self) -> &'static str {
         "nothing to undo"
@@ -324,16 +339,15 @@ impl Step for JoinWait {
         false
     }
     fn done(&self, cx: &InstallCx) -> Result<bool> {
-        Ok(own_node_ready(cx.layout).unwrap_or(false))
+        Ok(joined_and_up(cx.layout).is_ok())
     }
     fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let started = Instant::now();
         let limit = Duration::from_secs(cx.opts.wait_timeout);
         loop {
-            let last = match own_node_ready(cx.layout) {
-                Ok(true) => return Ok(json!({ "node": node_name(), "ready_after_s": started.elapsed().as_secs() })),
-                Ok(false) => "the node is registered but not Ready".to_string(),
-                Err(e) => floppies_format::error::render(&e),
+            let last = match joined_and_up(cx.layout) {
+                Ok(()) => return Ok(json!({ "node": node_name(), "ready_after_s": started.elapsed().as_secs() })),
+                Err(why) => why,
             };
             if started.elapsed() >= limit {
                 bail!(Failure::new(ExitCode::Failed, format!("this machine was not Ready in the cluster within {} s: {last}", limit.as_secs()))

@@ -100,7 +100,7 @@ parts-images: upstream helper
 	FLOPPIES_BUILD=$(BUILD_TOOL) upstream/images
 
 ## Installs what the tests need (apt, pip, cargo; as root), then runs every suite.
-test: test-deps test-bundle upstream
+test: test-deps test-bundle upstream parts-images
 	tests/run
 
 test-deps:

@@ -202,7 +202,8 @@ check_klipper_helm() {
         --mount "type=bind,src=$d/kubeconfig,dst=/kubeconfig,options=rbind:ro")
     local env=(--env "NAME=$name" --env "CHART=" --env CHART_NAMESPACE=kube-system --env "TARGET_NAMESPACE=$ns"
         --env HELM_DRIVER=secret --env KUBECONFIG=/kubeconfig --env FAILURE_POLICY=reinstall)
-    job() { timeout 90 ctr --address "$CTR_SOCK" -n k8s.io run --rm --net-host "${mounts[@]}" "${env[@]}" "$ref" "t-job-$1" entry "${@:2}"; }
+    local extra=()
+    job() { timeout 90 ctr --address "$CTR_SOCK" -n k8s.io run --rm --net-host "${mounts[@]}" "${env[@]}" "${extra[@]}" "$ref" "t-job-$1" entry "${@:2}"; }
     release() { "$BIN/helm" status "$name" -n "$ns" -o json 2>/dev/null | jq -r '"\(.info.status) \(.version)"'; }
     out=$(job 1 install --namespace "$ns" --create-namespace 2>&1)
     if [ "$(release)" = "deployed 1" ] && [ "$(kc -n "$ns" get configmap "$name" -o jsonpath='{.data.greeting}')" = from-values ]; then
@@ -217,7 +218,17 @@ check_klipper_helm() {
     else
         fail "images: klipper-helm entry upgrades a deployed release" "release: $(release); $out"
     fi
-    out=$(job 3 delete 2>&1)
+    # A Job made for revision 1 finds revision 2: it changes nothing and succeeds.
+    printf 'greeting: stale\n' >"$d/config/values-0-000-HelmChart-ValuesContent.yaml"
+    extra=(--env EXPECTED_RELEASE_REVISION=1)
+    if out=$(job 3 install --namespace "$ns" --create-namespace 2>&1) && [ "$(release)" = "deployed 2" ] \
+        && [ "$(kc -n "$ns" get configmap "$name" -o jsonpath='{.data.greeting}')" = changed ]; then
+        pass "images: klipper-helm entry, a Job for an older revision (EXPECTED_RELEASE_REVISION=1 on revision 2): exits 0, release unchanged"
+    else
+        fail "images: klipper-helm entry leaves a release that moved on" "release: $(release); $out"
+    fi
+    extra=()
+    out=$(job 4 delete 2>&1)
     if [ -z "$(release)" ] && ! kc -n "$ns" get configmap "$name" >/dev/null 2>&1; then
         pass "images: klipper-helm entry, Job args 'delete': uninstalls the release"
     else
@@ -259,7 +270,7 @@ check_s3www_image() {
     ctr_ tasks kill -s TERM t-s3www >/dev/null 2>&1
     for i in $(seq 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -0 "$pid" 2>/dev/null && ctr_ tasks kill -s KILL t-s3www >/dev/null 2>&1
-    wait "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true # ended by the signal
 }
 
 check_images() {

@@ -136,6 +136,7 @@ check_images_run() {
         fail "images: ctr run of the CoreDNS image runs coredns -version ($want)" "$out"
     fi
     check_pause
+    check_pause_reaps
 }
 
 # The pause image's process runs until TERM, then exits 0 within a second.
@@ -168,6 +169,32 @@ check_pause() {
         pass "images: the pause image runs (as PID 1) until TERM, then exits 0 in $((($(date +%s%N) - start) / 1000000)) ms"
     else
         fail "images: the pause image exits 0 on TERM" "exit $rc; $(cat "$WORK/logs/pause.log")"
+    fi
+}
+
+# The pause program (the image's /pause) as PID 1 of a PID namespace reaps
+# an orphan re-parented to it: no zombie is left once the orphan exits.
+check_pause_reaps() {
+    local pid child i zombies left
+    unshare --pid --fork --kill-child "$BIN/pause" >"$WORK/logs/pause-reap.log" 2>&1 &
+    pid=$!
+    for i in $(seq 50); do child=$(pgrep -P "$pid" -x pause) && break; sleep 0.1; done
+    if [ -z "$child" ]; then
+        fail "images: the pause program reaps orphans" "it did not start: $(cat "$WORK/logs/pause-reap.log")"
+        return
+    fi
+    # sh starts in the namespace, leaves a short sleep behind and exits: the sleep is re-parented to pause.
+    nsenter -t "$child" -p -- sh -c 'sleep 0.5 & exit 0'
+    sleep 0.2
+    left=$(ps --ppid "$child" -o comm= | tr '\n' ' ')
+    sleep 1.3
+    zombies=$(ps --ppid "$child" -o stat=,comm= | awk '$1 ~ /^Z/ { print $2 }' | tr '\n' ' ')
+    kill -TERM "$child"
+    wait "$pid" 2>/dev/null
+    if [ "$left" = "sleep " ] && [ -z "$zombies" ]; then
+        pass "images: the pause program as PID 1 of a PID namespace reaps an orphan re-parented to it (no zombie left)"
+    else
+        fail "images: the pause program reaps orphans" "children of pause while the orphan ran: '${left}'; zombies after: '${zombies}'"
     fi
 }
 

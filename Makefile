@@ -21,7 +21,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod update release prereqs network-check test-bundle helper upstream test test-deps test-vm bench bench-report pin clean
+.PHONY: all prod update release prereqs network-check test-bundle helper upstream parts-images test test-deps test-vm bench bench-report pin clean
 
 all: prod
 
@@ -93,8 +93,14 @@ helper: prereqs
 upstream:
 	upstream/build
 
+## Test images made of those parts (MinIO, pause, CoreDNS, a klipper-helm-compatible
+## image, the s3www stand-in) into out/upstream/images (upstream/README.md). A no-op
+## when nothing changed.
+parts-images: upstream helper
+	FLOPPIES_BUILD=$(BUILD_TOOL) upstream/images
+
 ## Installs what the tests need (apt, pip, cargo; as root), then runs every suite.
-test: test-deps test-bundle upstream
+test: test-deps test-bundle upstream parts-images
 	tests/run
 
 test-deps:

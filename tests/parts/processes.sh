@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Runs containers of the installed release as processes, exactly as the API
 # server stores them (command, args, env with Secrets resolved, uid/gid,
-# volumes, read-only root), on the real minio and mc binaries, for
+# volumes, read-only root), on the real minio and mc binaries and the s3www
+# stand-in (upstream/images builds it: the proxy refuses s3www), for
 # tests/parts/run. Each runs under bubblewrap in a network namespace of this
 # test's own: `--tmpfs /` with /usr and /etc read-only and the /bin, /lib
 # links, then the pod's volumes (configMap and secret as files, emptyDir as
@@ -9,7 +10,6 @@
 # root remounted read-only. The Service name resolves to 127.0.0.1 (both
 # pods share the namespace, as if on one node). Not modelled: image
 # filesystems (the host's /usr stands in), cgroups, seccomp, probes.
-# s3www is not run: the Go module proxy refuses it, so there is no binary.
 
 PROC_PIDS=()
 NETNS=
@@ -87,9 +87,10 @@ start_container() {
     uid=$(jq -r --arg c "$container" '(.containers[] | select(.name == $c) | .securityContext.runAsUser) // .securityContext.runAsUser // 0' <<<"$spec")
     gid=$(jq -r --arg c "$container" '(.containers[] | select(.name == $c) | .securityContext.runAsGroup) // .securityContext.runAsGroup // 0' <<<"$spec")
     ro=$(jq -r --arg c "$container" '.containers[] | select(.name == $c) | .securityContext.readOnlyRootFilesystem // false' <<<"$spec")
-    # No command: the MinIO image's entrypoint runs minio with the args.
+    # No command: the image's entrypoint (MinIO's runs minio with the args; s3www's is /s3www).
     while IFS= read -r -d '' a; do cmd+=("$a"); done < <(jq -j --arg c "$container" \
-        '.containers[] | select(.name == $c) | ((.command // ["minio"]) + (.args // [])) | map(. + "\u0000") | add' <<<"$spec")
+        '.containers[] | select(.name == $c) | ((.command // (if $c == "s3www" then ["/s3www"] else ["minio"] end)) + (.args // []))
+         | map(. + "\u0000") | add' <<<"$spec")
     while IFS= read -r -d '' a; do vols+=("$a"); done < <(volume_args "$spec" "$container" "$pod")
     [ "${#vols[@]}" -gt 0 ] || return 1
     local remount=()
@@ -110,6 +111,7 @@ start_container() {
             --tmpfs / --ro-bind /usr /usr --ro-bind /etc /etc --ro-bind "$WORK/hosts" /etc/hosts \
             --symlink usr/bin /bin --symlink usr/sbin /sbin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
             --proc /proc --dev /dev --dir /parts/bin --ro-bind "$BIN/minio" /parts/bin/minio --ro-bind "$BIN/mc" /parts/bin/mc \
+            --ro-bind "$BIN/s3www-stand-in" /s3www \
             "${vols[@]}" "${remount[@]}" -- "${cmd[@]}"
     ) >"$WORK/logs/$pod.log" 2>&1 &
     PROC_PID=$!
@@ -207,7 +209,6 @@ check_processes() {
     sample_command_lines &
     SAMPLER_PID=$!
 
-    echo "SKIP s3www as a process: no binary (the Go module proxy refuses s3www)"
     check_seed_minio_down
 
     # The installer makes MinIO's data directory, owned by its uid.
@@ -263,18 +264,71 @@ check_processes() {
         fail "reader key: cannot write or delete" "an upload or delete as the reader went through"
     fi
 
+    check_s3www "$content"
+
     stop_sampler
     local secrets=$WORK/secrets
     (umask 077 && printf '%s\n' "$SECRET_ROOT_USER" "$SECRET_ROOT_PASSWORD" "$SECRET_READER_SECRET" >"$secrets")
-    local seen_mc
+    local seen_mc seen_s3www
     seen_mc=$(grep -c '^mc ' "$WORK/cmdlines")
+    seen_s3www=$(grep -c '^/s3www ' "$WORK/cmdlines")
     if grep -qF -f "$secrets" "$WORK/cmdlines"; then
         fail "no secret on any command line (root user, root password, reader secret)" \
             "$(grep -F -f "$secrets" "$WORK/cmdlines" | sed 's/[0-9a-f]\{12,\}/<secret>/g' | head -n 5)"
-    elif [ "$seen_mc" -lt 5 ]; then
-        fail "no secret on any command line: the sampler saw the seed's mc commands" "only $seen_mc mc command lines seen"
+    elif [ "$seen_mc" -lt 5 ] || [ "$seen_s3www" -lt 1 ]; then
+        fail "no secret on any command line: the sampler saw the seed's mc commands and s3www's" "only $seen_mc mc and $seen_s3www s3www command lines seen"
     else
-        pass "no secret on any command line ($(wc -l <"$WORK/cmdlines") distinct ones read from /proc, $seen_mc of them mc's)"
+        pass "no secret on any command line ($(wc -l <"$WORK/cmdlines") distinct ones read from /proc, $seen_mc of them mc's, $seen_s3www s3www's)"
+    fi
+}
+
+# Fetches PATH from the s3www container in the namespace into FILE; prints the HTTP status.
+s3www_get() {
+    ip netns exec "$NETNS" curl -sS -o "$2" -w '%{http_code}' "http://127.0.0.1:8080$1" 2>&1
+}
+
+# The rendered s3www container on the stand-in, reading with the reader key
+# from S3WWW_ACCESS_KEY/S3WWW_SECRET_KEY: index.html at /, objects byte for
+# byte, 404 for a missing key. CONTENT is the tree the seed uploaded.
+check_s3www() {
+    local content=$1 want_uid i pid uid code
+    want_uid=$(pod_spec deployment/"$RELEASE"-s3www | jq -r '.securityContext.runAsUser')
+    start_container deployment/"$RELEASE"-s3www s3www s3www || { fail "s3www (stand-in): container starts" "see logs"; return; }
+    S3WWW_PID=$PROC_PID
+    for i in $(seq 40); do
+        ip netns exec "$NETNS" curl -s -o /dev/null http://127.0.0.1:8080/ && break
+        kill -0 "$S3WWW_PID" 2>/dev/null || break
+        sleep 0.25
+    done
+    pid=$(pgrep -o -f '^/s3www ')
+    uid=$(awk '/^Uid:/ { print $2 }' "/proc/${pid:-0}/status" 2>/dev/null)
+    if [ -n "$pid" ] && [ "$uid" = "$want_uid" ]; then
+        pass "s3www (stand-in): runs as rendered (uid $uid, read-only root, args $(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -d' ' -f2-))"
+    else
+        fail "s3www (stand-in): runs as rendered (uid $want_uid)" "pid ${pid:-none}, uid ${uid:-none}; $(tail -n 5 "$WORK/logs/s3www.log")"
+        return
+    fi
+    mc_as admin cat t/"$(bucket)"/index.html >"$WORK/want-index" 2>&1
+    code=$(s3www_get / "$WORK/got-index")
+    if [ "$code" = 200 ] && cmp -s "$WORK/want-index" "$WORK/got-index" && [ -s "$WORK/got-index" ]; then
+        pass "s3www (stand-in): / serves the object index.html byte for byte"
+    else
+        fail "s3www (stand-in): / serves the object index.html" "HTTP $code: $(head -c 200 "$WORK/got-index")"
+    fi
+    head -c 300000 /dev/urandom >"$WORK/blob.bin"
+    mc_as admin pipe t/"$(bucket)"/sub/blob.bin <"$WORK/blob.bin" >/dev/null 2>&1
+    code=$(s3www_get /sub/blob.bin "$WORK/got-blob")
+    if [ "$code" = 200 ] && cmp -s "$WORK/blob.bin" "$WORK/got-blob" && [ "$(s3www_get /sub/page.txt "$WORK/got-page")" = 200 ] \
+        && cmp -s "$content/sub/page.txt" "$WORK/got-page"; then
+        pass "s3www (stand-in): objects served byte for byte (a 300 kB binary, a seeded page in a subdirectory)"
+    else
+        fail "s3www (stand-in): objects served byte for byte" "blob: HTTP $code, $(wc -c <"$WORK/got-blob") bytes"
+    fi
+    code=$(s3www_get /no-such-key.txt "$WORK/got-missing")
+    if [ "$code" = 404 ]; then
+        pass "s3www (stand-in): a missing key is 404"
+    else
+        fail "s3www (stand-in): a missing key is 404" "HTTP $code: $(head -c 200 "$WORK/got-missing")"
     fi
 }
 

@@ -7,6 +7,7 @@
 pub mod assemble;
 pub mod content;
 pub mod fetch;
+pub mod image;
 pub mod isa;
 pub mod oci;
 pub mod provenance;

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand};
-use floppies_build::{assemble, content, fetch, oci, provenance, sbom, spec, update};
+use floppies_build::{assemble, content, fetch, image, oci, provenance, sbom, spec, update};
 
 /// Builds floppies installer files.
 #[derive(Parser)]
@@ -102,6 +102,18 @@ enum Command {
         /// versions differ in those layers as real releases do
         #[arg(long)]
         stamp: Option<String>,
+        #[arg(long)]
+        out: Utf8PathBuf,
+    },
+    /// Write one single-platform OCI image archive from a JSON spec (names,
+    /// files with modes, entrypoint, user, env, os/architecture); deterministic
+    Image {
+        /// The image spec (see build/floppies-build/src/image.rs)
+        #[arg(long)]
+        spec: Utf8PathBuf,
+        /// Directory the spec's `from` paths are relative to
+        #[arg(long, default_value = ".")]
+        base: Utf8PathBuf,
         #[arg(long)]
         out: Utf8PathBuf,
     },
@@ -207,6 +219,11 @@ fn run(cli: Cli) -> Result<()> {
             images.sort();
             images.dedup_by(|a, b| a.0 == b.0);
             oci::standin_stamped(&images, stamp.as_deref(), &out)?;
+        }
+        Command::Image { spec, base, out } => {
+            let s = image::Spec::load(&spec)?;
+            let d = image::build(&s, &base, &out).with_context(|| format!("could not build the image of '{spec}'"))?;
+            println!("{d}");
         }
         Command::Fetch { pins, cache, offline, strict, arch, out } => {
             let opts = fetch::Options { pins: &pins, cache: &cache, arch: &arch, offline, strict, out: out.as_deref() };

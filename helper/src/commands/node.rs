@@ -135,7 +135,7 @@ fn write_join_file(out: &camino::Utf8Path, text: &str) -> Result<()> {
 
 /// A new k3s bootstrap token for the join file: it joins agents only (never
 /// a server) and the cluster deletes it after TTL seconds (docs/upstream.md
-/// row 35). Its secret is never logged.
+/// row 41). Its secret is never logged.
 fn bootstrap_token(layout: &Layout, ttl: u64, out: &camino::Utf8Path) -> Result<String> {
     let k3s = layout.current_k3s();
     let kubeconfig = layout.kubeconfig();

@@ -30,7 +30,7 @@ const fn server_tcp(number: u16, user: &'static str) -> Port {
 pub enum Role {
     /// `install`: the control plane, the kubelet and the app's ingress.
     Server,
-    /// `join`: a kubelet and what every node runs (docs/upstream.md row 34).
+    /// `join`: a kubelet and what every node runs (docs/upstream.md row 40).
     Agent,
 }
 

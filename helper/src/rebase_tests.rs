@@ -112,4 +112,8 @@ fn an_update_rebuilds_the_full_release_from_the_base_and_refuses_any_other_host(
     assert_eq!(files(&release), files(&full));
     assert!(!staging_root(&places).exists());
     assert!(describe(&m).iter().any(|l| l.contains("images/app-images.tar") && l.contains("rebuilt from the installed 0.0.1-test")));
+    // The fixture's helpers are alike, so the update runs the base's from the host.
+    let line = describe_helper(&upd.header).expect("an update file's helper is described");
+    assert!(line.contains("not in this file") && line.contains(floppies_format::header::INSTALLED_HELPER) && line.contains("0.0.1-test"), "{line}");
+    assert_eq!(describe_helper(&new.header), None, "a full file's helper needs no word");
 }

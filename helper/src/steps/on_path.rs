@@ -63,3 +63,21 @@ impl Step for OnPath {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an update file's stub runs after an upgrade's removal: the running helper, byte for byte.
+    #[test]
+    fn restore_helper_puts_the_running_helper_where_update_files_look() {
+        let root = Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("floppies-restore-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let layout = Layout::at(&root);
+        let dst = restore_helper(&layout).unwrap();
+        assert_eq!(dst, layout.installed_helper());
+        let got = sha256_of(fs::File::open(&dst).unwrap()).unwrap().0;
+        let _ = fs::remove_dir_all(&root);
+        assert_eq!(got, self_sha().unwrap());
+    }
+}

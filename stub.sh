@@ -6,6 +6,11 @@
 # end) is read only by the helper, which verifies it while unpacking.
 #
 # Layout: stub (STUB_SIZE bytes) | helper (HELPER_SIZE) | payload (PAYLOAD_SIZE).
+# The helper as it runs is HELPER_RUN_SIZE bytes with HELPER_SHA256. HELPER_FORM
+# says how this file holds it: raw (the part is the helper: every full file),
+# gzip (the part is it gzip'd: an update file whose helper changed) or host
+# (no part: an update file whose helper is the one its base, BASE_VERSION,
+# installed at HELPER_FROM; the stub copies that and checks the copy).
 # Build-time constants, filled in by floppies-build; never edit a built file.
 FLOPPIES_VERSION='@FLOPPIES_VERSION@'
 FLOPPIES_PROFILE='@FLOPPIES_PROFILE@'
@@ -13,6 +18,10 @@ FLOPPIES_ARCH='@FLOPPIES_ARCH@'
 STUB_SIZE=@STUB_SIZE@
 HELPER_SIZE=@HELPER_SIZE@
 HELPER_SHA256='@HELPER_SHA256@'
+HELPER_FORM='@HELPER_FORM@'
+HELPER_RUN_SIZE=@HELPER_RUN_SIZE@
+HELPER_FROM='@HELPER_FROM@'
+BASE_VERSION='@BASE_VERSION@'
 PAYLOAD_SIZE=@PAYLOAD_SIZE@
 PAYLOAD_SHA256='@PAYLOAD_SHA256@'
 TOTAL_SIZE=@TOTAL_SIZE@
@@ -25,6 +34,7 @@ BLOCK=4096
 EXIT_FAILED=1
 EXIT_USAGE=2
 EXIT_DAMAGED=3
+EXIT_PREFLIGHT=4
 
 # Progress and notes, on stderr.
 say() {
@@ -90,7 +100,7 @@ print_version() {
 
 # Refuses the unbuilt template.
 check_built() {
-    case "$STUB_SIZE$HELPER_SIZE$PAYLOAD_SIZE$TOTAL_SIZE" in
+    case "$STUB_SIZE$HELPER_SIZE$HELPER_RUN_SIZE$PAYLOAD_SIZE$TOTAL_SIZE" in
         *[!0-9]*)
             err "this is the stub template, not a built installer"
             say "help: build one with 'make' or 'make test-bundle'"
@@ -99,11 +109,20 @@ check_built() {
     esac
 }
 
-# Refuses part sizes the shell's arithmetic could wrap (no bundle nears 10^15 bytes).
+# Refuses part sizes the shell's arithmetic could wrap (no bundle nears 10^15
+# bytes), and a helper form this stub does not know or whose fields misfit it.
 check_header_sizes() {
-    case "$STUB_SIZE:$HELPER_SIZE:$PAYLOAD_SIZE:$TOTAL_SIZE" in
+    case "$STUB_SIZE:$HELPER_SIZE:$HELPER_RUN_SIZE:$PAYLOAD_SIZE:$TOTAL_SIZE" in
         *[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*)
             err "the installer's header is damaged: a part size is out of range (STUB_SIZE=$STUB_SIZE HELPER_SIZE=$HELPER_SIZE PAYLOAD_SIZE=$PAYLOAD_SIZE)"
+            say "help: copy the installer again and compare its sha256 with the one the vendor published"
+            return "$EXIT_DAMAGED"
+            ;;
+    esac
+    case "$HELPER_FORM:$HELPER_SIZE:$HELPER_FROM" in
+        raw:*: | gzip:*: | host:0:/*) ;;
+        *)
+            err "the installer's header is damaged: HELPER_FORM '$HELPER_FORM' does not fit HELPER_SIZE=$HELPER_SIZE HELPER_FROM='$HELPER_FROM'"
             say "help: copy the installer again and compare its sha256 with the one the vendor published"
             return "$EXIT_DAMAGED"
             ;;
@@ -127,7 +146,9 @@ locate_self() {
 # Reports every missing tool at once.
 check_tools() {
     _missing=''
-    for _tool in awk dd sha256sum mktemp ls chmod rm df uname id; do
+    _tools='awk dd sha256sum mktemp ls chmod rm df uname id'
+    [ "$HELPER_FORM" = gzip ] && _tools="$_tools gzip"
+    for _tool in $_tools; do
         command -v "$_tool" >/dev/null 2>&1 || _missing="$_missing $_tool"
     done
     if [ -n "$_missing" ]; then
@@ -181,16 +202,63 @@ payload_sha256() {
     printf '%s\n' "${_sum%% *}"
 }
 
-# --check: verifies both parts and names every damaged one.
+# Prints the sha256 of the helper as this file holds it (gzip'd: unpacked).
+helper_part_sha256() {
+    if [ "$HELPER_FORM" = gzip ]; then
+        _sum=$(dd if="$_self" bs="$BLOCK" skip="$((STUB_SIZE / BLOCK))" count="$((HELPER_SIZE / BLOCK))" 2>/dev/null \
+            | gzip -dc 2>/dev/null | sha256sum) || return 1
+        printf '%s\n' "${_sum%% *}"
+    else
+        part_sha256 "$((STUB_SIZE / BLOCK))" "$((HELPER_SIZE / BLOCK))"
+    fi
+}
+
+# Sets _host_state to what HELPER_FROM is on this host: ok, absent, link, or
+# other SHA256 (hashing reads it; nothing runs it).
+check_host_helper() {
+    if [ -L "$HELPER_FROM" ]; then
+        _host_state='link'
+    elif [ ! -f "$HELPER_FROM" ]; then
+        _host_state=absent
+    else
+        _sum=$(dd if="$HELPER_FROM" bs="$BLOCK" count="$((HELPER_RUN_SIZE / BLOCK + 1))" 2>/dev/null | sha256sum) || _sum=unreadable
+        _sum=${_sum%% *}
+        if [ "$_sum" = "$HELPER_SHA256" ]; then _host_state=ok; else _host_state="other $_sum"; fi
+    fi
+}
+
+# Says why the helper HELPER_FROM on this host will not do (state in $1), and how to go on.
+refuse_host_helper() {
+    case "$1" in
+        absent) _found="this host has no '$HELPER_FROM' (is floppies $BASE_VERSION installed?)" ;;
+        link) _found="'$HELPER_FROM' on this host is a symbolic link, not the file floppies installs" ;;
+        other*) _found="'$HELPER_FROM' on this host is another helper (sha256 ${1#other }), not floppies ${BASE_VERSION}'s" ;;
+        *) _found="'$HELPER_FROM' could not be read" ;;
+    esac
+    err "this update file (floppies $BASE_VERSION to $FLOPPIES_VERSION) does not carry its helper: it runs the one floppies $BASE_VERSION installed at '$HELPER_FROM' (sha256 $HELPER_SHA256), and $_found; nothing was changed"
+    say "help: use the full installer file of floppies $FLOPPIES_VERSION instead: it works on any host"
+}
+
+# --check: verifies both parts and names every damaged one; for a helper
+# taken from the host, checks that one too.
 check_parts() {
     _bad=''
+    _host_state=ok
     say "Checking $_self ..."
-    _got=$(part_sha256 "$((STUB_SIZE / BLOCK))" "$((HELPER_SIZE / BLOCK))")
-    if [ "$_got" = "$HELPER_SHA256" ]; then
-        printf 'helper:  OK (sha256 %s)\n' "$_got"
+    if [ "$HELPER_FORM" = host ]; then
+        check_host_helper
+        case "$_host_state" in
+            ok) printf 'helper:  OK (not in this file: %s on this host, sha256 %s)\n' "$HELPER_FROM" "$HELPER_SHA256" ;;
+            *) printf 'helper:  NOT ON THIS HOST (not in this file: %s is %s; needs sha256 %s)\n' "$HELPER_FROM" "$_host_state" "$HELPER_SHA256" ;;
+        esac
     else
-        printf 'helper:  DAMAGED (sha256 %s, expected %s)\n' "$_got" "$HELPER_SHA256"
-        _bad="$_bad helper"
+        _got=$(helper_part_sha256)
+        if [ "$_got" = "$HELPER_SHA256" ]; then
+            printf 'helper:  OK (sha256 %s)\n' "$_got"
+        else
+            printf 'helper:  DAMAGED (sha256 %s, expected %s)\n' "$_got" "$HELPER_SHA256"
+            _bad="$_bad helper"
+        fi
     fi
     _got=$(payload_sha256)
     if [ "$_got" = "$PAYLOAD_SHA256" ]; then
@@ -204,6 +272,10 @@ check_parts() {
         say "help: copy the installer again and compare its sha256 with the one the vendor published"
         return "$EXIT_DAMAGED"
     fi
+    if [ "$_host_state" != ok ]; then
+        refuse_host_helper "$_host_state"
+        return "$EXIT_PREFLIGHT"
+    fi
 }
 
 # --info: the constants; the helper then prints the contents.
@@ -213,7 +285,13 @@ print_info() {
     printf '  profile   %s\n' "$FLOPPIES_PROFILE"
     printf '  arch      %s\n' "$FLOPPIES_ARCH"
     printf '  stub      %s bytes\n' "$STUB_SIZE"
-    printf '  helper    %s bytes  sha256 %s\n' "$HELPER_SIZE" "$HELPER_SHA256"
+    case "$HELPER_FORM" in
+        raw) printf '  helper    %s bytes  sha256 %s\n' "$HELPER_SIZE" "$HELPER_SHA256" ;;
+        gzip) printf '  helper    %s bytes gzip'"'"'d (%s bytes unpacked)  sha256 %s\n' "$HELPER_SIZE" "$HELPER_RUN_SIZE" "$HELPER_SHA256" ;;
+        host) printf '  helper    not in this file: the one floppies %s installed at %s (%s bytes)  sha256 %s\n' \
+            "$BASE_VERSION" "$HELPER_FROM" "$HELPER_RUN_SIZE" "$HELPER_SHA256" ;;
+    esac
+    [ -z "$BASE_VERSION" ] || printf '  update    from floppies %s only (the full installer file works anywhere)\n' "$BASE_VERSION"
     printf '  payload   %s bytes  sha256 %s\n' "$PAYLOAD_SIZE" "$PAYLOAD_SHA256"
 }
 
@@ -273,7 +351,7 @@ safe_base() {
 
 # Sets _tmp to a new private dir (0700) on a filesystem that allows exec.
 make_tmpdir() {
-    _need_kib=$((HELPER_SIZE / 1024 + 64))
+    _need_kib=$((HELPER_RUN_SIZE / 1024 + 64))
     for _base in "${TMPDIR:-}" /tmp /var/tmp /dev/shm; do
         if [ -z "$_base" ] || [ ! -d "$_base" ] || [ ! -w "$_base" ]; then
             continue
@@ -310,21 +388,53 @@ remove_tmpdir() {
     _tmp=''
 }
 
-# Copies the helper out of this file and verifies it before it ever runs.
+# Copies the helper out of this file (or, form host, from the host) into our
+# temp dir and verifies the copy, which alone is run: a host file swapped
+# after the copy changes nothing.
 extract_helper() {
-    if ! dd if="$_self" of="$_tmp/floppies" bs="$BLOCK" skip="$((STUB_SIZE / BLOCK))" \
-        count="$((HELPER_SIZE / BLOCK))" 2>/dev/null; then
+    case "$HELPER_FORM" in
+        raw) dd if="$_self" of="$_tmp/floppies" bs="$BLOCK" skip="$((STUB_SIZE / BLOCK))" \
+            count="$((HELPER_SIZE / BLOCK))" 2>/dev/null ;;
+        gzip) dd if="$_self" bs="$BLOCK" skip="$((STUB_SIZE / BLOCK))" count="$((HELPER_SIZE / BLOCK))" 2>/dev/null \
+            | gzip -dc >"$_tmp/floppies" 2>/dev/null ;;
+        host) copy_host_helper ;;
+    esac || {
+        _rc=$?
+        [ "$HELPER_FORM" = host ] && return "$_rc"
         err "could not copy the helper into '$_tmp'"
-        return 1
-    fi
+        [ "$HELPER_FORM" = gzip ] || return 1
+        say "help: if '$_tmp' has room, the helper part is damaged: copy the installer again; 'sh $0 --check' shows which parts are damaged"
+        return "$EXIT_DAMAGED"
+    }
     _got=$(sha256sum "$_tmp/floppies") || return 1
     _got=${_got%% *}
+    if [ "$HELPER_FORM" = host ] && [ "$_got" != "$HELPER_SHA256" ]; then
+        refuse_host_helper "other $_got"
+        return "$EXIT_PREFLIGHT"
+    fi
     if [ "$_got" != "$HELPER_SHA256" ]; then
         err "the helper part of the installer is damaged (sha256 $_got, expected $HELPER_SHA256)"
         say "help: copy the installer again; 'sh $0 --check' shows which parts are damaged"
         return "$EXIT_DAMAGED"
     fi
     chmod 700 "$_tmp/floppies"
+}
+
+# Copies HELPER_FROM into our temp dir, refusing a link or a missing file;
+# at most one block more than the helper is read.
+copy_host_helper() {
+    if [ -L "$HELPER_FROM" ]; then
+        refuse_host_helper link
+        return "$EXIT_PREFLIGHT"
+    fi
+    if [ ! -f "$HELPER_FROM" ]; then
+        refuse_host_helper absent
+        return "$EXIT_PREFLIGHT"
+    fi
+    if ! dd if="$HELPER_FROM" of="$_tmp/floppies" bs="$BLOCK" count="$((HELPER_RUN_SIZE / BLOCK + 1))" 2>/dev/null; then
+        refuse_host_helper unreadable
+        return "$EXIT_PREFLIGHT"
+    fi
 }
 
 # Hands the command to the verified helper, which removes the temp dir itself.

@@ -49,6 +49,25 @@ impl Bundle {
         Ok(BufReader::with_capacity(READ_BUF, f.take(self.header.payload_size)))
     }
 
+    /// The helper part of a full file (form raw), checked against HELPER_SHA256.
+    pub fn helper(&self) -> Result<Vec<u8>> {
+        if self.header.helper_form != crate::header::HelperForm::Raw {
+            bail!("'{}' does not hold its helper as is (HELPER_FORM {})", self.path, self.header.helper_form.name());
+        }
+        let mut f = File::open(&self.path).with_context(|| format!("could not open '{}'", self.path))?;
+        f.seek(SeekFrom::Start(self.header.helper_offset())).with_context(|| format!("could not seek in '{}'", self.path))?;
+        let mut helper = Vec::new();
+        f.take(self.header.helper_size).read_to_end(&mut helper).with_context(|| format!("could not read '{}'", self.path))?;
+        let (sha, _) = crate::hashing::sha256_of(&helper[..])?;
+        if sha != self.header.helper_sha256 {
+            bail!(Failure::new(
+                ExitCode::BadBundle,
+                format!("the helper part of '{}' is damaged (sha256 {sha}, expected {})", self.path, self.header.helper_sha256)
+            ));
+        }
+        Ok(helper)
+    }
+
     pub fn verify(&self) -> Result<()> {
         archive::verify(self.payload()?, &self.expected()).with_context(|| format!("could not verify '{}'", self.path))
     }

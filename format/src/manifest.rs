@@ -168,7 +168,13 @@ impl Manifest {
             }
         }
         let b = &self.bundle;
-        for (what, ours, theirs) in [("version", &b.version, &header.version), ("profile", &b.profile, &header.profile), ("arch", &b.arch, &header.arch)] {
+        let base_version = self.base.as_ref().map(|base| base.version.clone()).unwrap_or_default();
+        for (what, ours, theirs) in [
+            ("version", &b.version, &header.version),
+            ("profile", &b.profile, &header.profile),
+            ("arch", &b.arch, &header.arch),
+            ("base version", &base_version, &header.base_version),
+        ] {
             if ours != theirs {
                 bail!(bad(format!("the header says {what} '{theirs}' but manifest.json says '{ours}'")));
             }
@@ -222,6 +228,10 @@ mod tests {
             stub_size: 4096,
             helper_size: 4096,
             helper_sha256: "ab".repeat(32),
+            helper_form: crate::header::HelperForm::Raw,
+            helper_run_size: 4096,
+            helper_from: String::new(),
+            base_version: String::new(),
             payload_size: 1,
             payload_sha256: "cd".repeat(32),
         }
@@ -278,17 +288,21 @@ mod tests {
             recipe: "delta/images/app-images.tar.recipe.json".into(),
             carried: "delta/images/app-images.tar.blobs".into(),
         });
-        m.check(&header()).unwrap();
+        let err = format!("{:#}", m.check(&header()).unwrap_err());
+        assert!(err.contains("the header says base version '' but manifest.json says '0.0.1-test'"), "{err}");
+        let update_header = Header { base_version: "0.0.1-test".into(), ..header() };
+        m.check(&update_header).unwrap();
+        assert!(format!("{:#}", full.check(&update_header).unwrap_err()).contains("the header says base version '0.0.1-test'"));
         assert!(m.is_update());
         assert_eq!(Manifest::payload_paths(&m.artifacts[0]), ["delta/images/app-images.tar.recipe.json", "delta/images/app-images.tar.blobs"]);
         let json = serde_json::to_string(&m).unwrap();
         assert!(json.contains(r#""origin":{"kind":"blobs","base_path":"#), "{json}");
         assert_eq!(serde_json::from_str::<Manifest>(&json).unwrap(), m);
         m.artifacts[0].origin = Some(Origin::Base { path: "../../etc/shadow".into() });
-        assert!(format!("{:#}", m.check(&header()).unwrap_err()).contains("names '../../etc/shadow'"));
+        assert!(format!("{:#}", m.check(&update_header).unwrap_err()).contains("names '../../etc/shadow'"));
         m.artifacts[0].origin = Some(Origin::Carried);
         m.base.as_mut().unwrap().payload_sha256 = "not a sum".into();
-        assert!(format!("{:#}", m.check(&header()).unwrap_err()).contains("not a version and a sha256"));
+        assert!(format!("{:#}", m.check(&update_header).unwrap_err()).contains("not a version and a sha256"));
         let mut stray = full;
         stray.artifacts[0].origin = Some(Origin::Carried);
         assert!(format!("{:#}", stray.check(&header()).unwrap_err()).contains("an origin but names no base release"));

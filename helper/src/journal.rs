@@ -124,6 +124,10 @@ mod tests {
             stub_size: 1,
             helper_size: 1,
             helper_sha256: "h".into(),
+            helper_form: floppies_format::header::HelperForm::Raw,
+            helper_run_size: 1,
+            helper_from: String::new(),
+            base_version: String::new(),
             payload_size: 1,
             payload_sha256: payload.into(),
         }

@@ -252,4 +252,10 @@ mod tests {
         assert_eq!(moved.minio_data_dir(), "/tmp/r/var/lib/floppies/data/minio");
         assert_eq!(moved.unit_file(K3S_UNIT), "/tmp/r/etc/systemd/system/floppies-k3s.service");
     }
+
+    /// An update file names this path as where its base installed the helper.
+    #[test]
+    fn the_helper_is_installed_where_update_files_look_for_it() {
+        assert_eq!(Layout::system().installed_helper(), floppies_format::header::INSTALLED_HELPER);
+    }
 }

@@ -28,7 +28,7 @@ use floppies_format::bundle::Bundle;
 use floppies_format::delta::{self, Recipe};
 use floppies_format::error::{ExitCode, Failure};
 use floppies_format::hashing::sha256_of;
-use floppies_format::header::Header;
+use floppies_format::header::{Header, HelperForm};
 use floppies_format::manifest::{Artifact, BaseRelease, Manifest, Origin, Role};
 
 /// The host directories an update reads from and writes to, from the host's layout.
@@ -389,6 +389,20 @@ pub fn describe(m: &Manifest) -> Vec<String> {
         lines.push(format!("  {:<40} {how}", a.path));
     }
     lines
+}
+
+/// What `install --dry-run` says of an update file's helper (nothing for a full file's).
+pub fn describe_helper(h: &Header) -> Option<String> {
+    match h.helper_form {
+        HelperForm::Raw => None,
+        HelperForm::Gzip => Some(format!("its helper changed since {} and is carried in this file (gzip'd, {} bytes)", h.base_version, h.helper_size)),
+        HelperForm::Host => Some(format!(
+            "its helper is not in this file: it is the one floppies {} installed at {} (sha256 {}), which the stub copied and checked before running it",
+            h.base_version,
+            h.helper_from,
+            short(&h.helper_sha256)
+        )),
+    }
 }
 
 fn short(sha: &str) -> &str {

@@ -3,8 +3,7 @@
 //! and a wrong, missing, damaged or linked base is refused.
 
 use super::*;
-use crate::test_bundle::{assemble_run, build};
-use floppies_build::update;
+use crate::test_bundle::{build, update_run};
 use floppies_format::bundle::Bundle;
 
 struct Scratch(Utf8PathBuf);
@@ -57,10 +56,7 @@ fn an_update_rebuilds_the_full_release_from_the_base_and_refuses_any_other_host(
     let _guard = Scratch(dir.clone());
     let base_run = build(&dir, "0.0.1-test", "<p>one</p>");
     let new_run = build(&dir, "0.0.2-test", "<p>two</p>");
-    let payload = dir.join("update.tar.zst");
-    update::pack(&base_run, &new_run, &dir.join("update-scratch"), 3, &payload).unwrap();
-    let update_run = dir.join("update.run");
-    assemble_run(&payload, "0.0.2-test", &update_run);
+    let update_run = update_run(&base_run, &new_run, &dir);
     let (base, new, upd) = (Bundle::open(&base_run).unwrap(), Bundle::open(&new_run).unwrap(), Bundle::open(&update_run).unwrap());
     let m = upd.manifest().unwrap();
     assert_eq!(identity(&upd.header, &m).payload_sha256, new.header.payload_sha256, "installs as the full file's build");
@@ -116,4 +112,8 @@ fn an_update_rebuilds_the_full_release_from_the_base_and_refuses_any_other_host(
     assert_eq!(files(&release), files(&full));
     assert!(!staging_root(&places).exists());
     assert!(describe(&m).iter().any(|l| l.contains("images/app-images.tar") && l.contains("rebuilt from the installed 0.0.1-test")));
+    // The fixture's helpers are alike, so the update runs the base's from the host.
+    let line = describe_helper(&upd.header).expect("an update file's helper is described");
+    assert!(line.contains("not in this file") && line.contains(floppies_format::header::INSTALLED_HELPER) && line.contains("0.0.1-test"), "{line}");
+    assert_eq!(describe_helper(&new.header), None, "a full file's helper needs no word");
 }

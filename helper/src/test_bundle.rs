@@ -37,13 +37,24 @@ pub fn build(dir: &Utf8Path, version: &str, content: &str) -> Utf8PathBuf {
     run
 }
 
-pub fn assemble_run(payload: &Utf8Path, version: &str, run: &Utf8Path) {
+const STUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../stub.sh");
+
+/// The update file from BASE to NEW (full files built by `build`), written into DIR.
+pub fn update_run(base: &Utf8Path, new: &Utf8Path, dir: &Utf8Path) -> Utf8PathBuf {
+    let w =
+        floppies_build::update::write(base, new, Utf8Path::new(STUB), &dir.join("update-scratch"), 3, dir, floppies_format::header::INSTALLED_HELPER).unwrap();
+    w.path
+}
+
+fn assemble_run(payload: &Utf8Path, version: &str, run: &Utf8Path) {
     // Only the payload matters here: any ELF file stands in for the helper.
     let helper = run.with_file_name("helper");
     fs::write(&helper, floppies_format::elf::minimal_elf(1)).unwrap();
     let parts = assemble::Parts {
-        stub_template: Utf8Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../stub.sh")),
+        stub_template: Utf8Path::new(STUB),
         helper: &helper,
+        helper_part: assemble::HelperPart::Raw,
+        base_version: "",
         payload,
         version,
         profile: "test",

@@ -1,5 +1,8 @@
 #!/bin/sh
 # 14 update-file: an update file from the older bundle (0.0.1) to this one.
+# Its helper is the older bundle's, so it is not carried: the stub runs the
+# one the base installed (/opt/floppies/bin/floppies), and refuses, running
+# nothing, when that is absent (nothing installed) or tampered with.
 # Refused, changing nothing, with nothing installed, over another version or
 # build (the journal's version or build altered), with a base artifact
 # missing or damaged, and when the update file itself is damaged. Over the
@@ -8,7 +11,8 @@
 # credentials are kept, the content served, every installed artifact is
 # byte-identical to the full bundle's, the host's recorded build is the full
 # bundle's (installing the full bundle then is "unchanged"); uninstall
-# leaves the host as found.
+# leaves the host as found. An update install killed after it staged the
+# rebuilt release, then uninstalled: the staging dir goes too.
 # timeout: 900
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
@@ -22,10 +26,13 @@ old=$(sh "$PREVIOUS" --version | awk '{print $2}')
 new=$(sh "$BUNDLE" --version | awk '{print $2}')
 info "update from $old to $new"
 
+check update-carries-no-helper "the update file carries a helper, though the base's is the same" \
+    sh -c "sed -n '1,40p' '$UPDATE' | grep -qx \"HELPER_FORM='host'\" && sed -n '1,40p' '$UPDATE' | grep -qx 'HELPER_SIZE=0'"
 run refused-nothing-installed sh "$UPDATE" install --yes
 expect_rc refused-nothing-installed-exit-4 4
-expect_out names-nothing-installed "this host has no floppies installed"
-expect_out names-the-base "update file from floppies $old"
+expect_out names-no-helper "does not carry its helper"
+expect_out names-nothing-installed "this host has no '/opt/floppies/bin/floppies'"
+expect_out names-the-base "update file \\(floppies $old to $new\\)"
 expect_out points-at-full-file "full installer file of floppies $new"
 check nothing-installed-after-refusal "the refused update left /opt/floppies or the journal" \
     sh -c '! test -e /opt/floppies && ! test -e /var/lib/floppies/state.json && ! test -e /var/lib/floppies/update-staging'
@@ -37,14 +44,27 @@ echo "customer data $$" > "$marker"
 cp /var/lib/floppies/credentials/minio-root.env /tmp/minio-root.env.before
 cp /var/lib/floppies/credentials/s3www-reader.env /tmp/s3www-reader.env.before
 
+# The base's helper tampered with: refused before anything runs.
+helper=/opt/floppies/bin/floppies
+cp "$helper" /tmp/helper.aside
+printf 'x' >> "$helper"
+run refused-tampered-helper sh "$UPDATE" install --yes
+expect_rc refused-tampered-helper-exit-4 4
+expect_out names-tampered-helper "'$helper' on this host is another helper"
+cp /tmp/helper.aside "$helper"
+rm -f /tmp/helper.aside
+check helper-refusal-changed-nothing "the refused update changed the installed release" sh -c 'test -e /opt/floppies/releases/'"$old"'/manifest.json && ! test -e /var/lib/floppies/update-staging'
+
 run info sh "$UPDATE" --info
 expect_rc info-exit-0 0
+expect_out info-names-host-helper "helper +not in this file: the one floppies $old installed at $helper"
 expect_out info-says-update "UPDATE file from floppies $old"
 expect_out info-says-rebuilt "images/app-images.tar +rebuilt from the installed"
 expect_out info-says-taken "k3s/k3s +taken from the installed"
 run check-file sh "$UPDATE" --check
 expect_rc check-exit-0 0
 expect_out check-says-update "UPDATE file from floppies $old"
+expect_out check-host-helper-ok "^helper:  OK \\(not in this file: $helper on this host"
 run dry-run sh "$UPDATE" install --dry-run
 expect_rc dry-run-exit-0 0
 expect_out dry-run-says-update "UPDATE file from floppies $old"
@@ -89,6 +109,18 @@ rm -f /tmp/damaged-update.run /tmp/chart.aside /tmp/state.json.before
 floppies status-still-old status
 expect_out still-old-version "^floppies $old "
 check staging-gone-after-refusals "a refused update left its staging directory" test ! -e /var/lib/floppies/update-staging
+
+# Killed once the rebuilt release is staged and the old one partly removed,
+# then uninstalled (keeping data): the staging dir goes too. Then the base again.
+run update-killed env FLOPPIES_TEST_FAULT=kill-after:floppies-on-path sh "$UPDATE" install --yes
+expect_rc update-killed-exit-137 137
+check staging-left-by-kill "the killed update left no staging dir (the kill came too early or late)" test -d /var/lib/floppies/update-staging
+run uninstall-after-kill sh "$PREVIOUS" uninstall --keep-data --yes
+expect_rc uninstall-after-kill-exit-0 0
+check staging-removed-by-uninstall "uninstall left the killed update's staging dir" test ! -e /var/lib/floppies/update-staging
+check marker-kept-by-uninstall "uninstall --keep-data lost the customer's file" grep -q "customer data" "$marker"
+run reinstall-previous sh "$PREVIOUS" install --yes
+expect_rc reinstall-previous-exit-0 0
 
 run update sh "$UPDATE" install --yes
 expect_rc update-exit-0 0

@@ -67,8 +67,10 @@ enum Command {
         new: Utf8PathBuf,
         #[arg(long)]
         stub: Utf8PathBuf,
-        #[arg(long)]
-        helper: Utf8PathBuf,
+        /// Where the base installed its helper, which the update file runs
+        /// when NEW's helper is the same (tests point it elsewhere)
+        #[arg(long, default_value = floppies_format::header::INSTALLED_HELPER)]
+        helper_from: String,
         /// Scratch directory (emptied first)
         #[arg(long)]
         scratch: Utf8PathBuf,
@@ -181,31 +183,40 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("packed {} artifacts into {out}", m.artifacts.len());
         }
         Command::Assemble { stub, helper, payload, version, profile, arch, out } => {
-            let parts = assemble::Parts { stub_template: &stub, helper: &helper, payload: &payload, version: &version, profile: &profile, arch: &arch };
+            let parts = assemble::Parts {
+                stub_template: &stub,
+                helper: &helper,
+                helper_part: assemble::HelperPart::Raw,
+                payload: &payload,
+                version: &version,
+                profile: &profile,
+                arch: &arch,
+                base_version: "",
+            };
             let h = assemble::assemble(&parts, &out).with_context(|| format!("could not assemble '{out}'"))?;
             eprintln!("wrote {out}: stub {} + helper {} + payload {} bytes", h.stub_size, h.helper_size, h.payload_size);
         }
-        Command::Update { base, new, stub, helper, scratch, level, out_dir } => {
-            let payload = scratch.join("payload.tar.zst");
-            let s = update::pack(&base, &new, &scratch.join("work"), level, &payload)
+        Command::Update { base, new, stub, helper_from, scratch, level, out_dir } => {
+            let w = update::write(&base, &new, &stub, &scratch, level, &out_dir, &helper_from)
                 .with_context(|| format!("could not make an update from '{base}' to '{new}'"))?;
-            let b = &s.manifest.bundle;
-            let from = &s.manifest.base.as_ref().expect("bug: an update without a base").version;
-            let out = out_dir.join(update::file_name(&b.version, from));
-            std::fs::create_dir_all(&out_dir).with_context(|| format!("could not create '{out_dir}'"))?;
-            let parts = assemble::Parts { stub_template: &stub, helper: &helper, payload: &payload, version: &b.version, profile: &b.profile, arch: &b.arch };
-            let h = assemble::assemble(&parts, &out).with_context(|| format!("could not assemble '{out}'"))?;
-            let carried = s.manifest.artifacts.iter().filter(|a| !matches!(a.origin, Some(floppies_format::manifest::Origin::Base { .. }))).count();
+            let (m, h) = (&w.summary.manifest, &w.header);
+            let from = &h.base_version;
+            let carried = m.artifacts.iter().filter(|a| !matches!(a.origin, Some(floppies_format::manifest::Origin::Base { .. }))).count();
+            let helper = match h.helper_form {
+                floppies_format::header::HelperForm::Host => format!("its helper is the base's, not carried (taken from {} on the host)", h.helper_from),
+                _ => format!("its helper changed and is carried gzip'd ({} bytes)", h.helper_size),
+            };
             eprintln!(
-                "wrote {out}: an update from {from} to {}, {} bytes (payload {}); carries {carried} of {} artifacts, {} of their {} bytes",
-                b.version,
+                "wrote {}: an update from {from} to {}, {} bytes (payload {}); carries {carried} of {} artifacts, {} of their {} bytes; {helper}",
+                w.path,
+                m.bundle.version,
                 h.total_size(),
                 h.payload_size,
-                s.manifest.artifacts.len(),
-                s.carried_bytes,
-                s.full_bytes
+                m.artifacts.len(),
+                w.summary.carried_bytes,
+                w.summary.full_bytes
             );
-            println!("{out}");
+            println!("{}", w.path);
         }
         Command::Replay { update, base_dir, out } => {
             update::replay(&update, &base_dir, &out).with_context(|| format!("could not rebuild the release of '{update}'"))?;

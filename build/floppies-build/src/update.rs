@@ -5,15 +5,20 @@
 //! that changed (k3s's own air-gap archive is opaque) is carried whole.
 //! Each recipe is replayed here against the base before it is packed, so a
 //! file that would not rebuild the full bundle's bytes is never written.
+//! The helper is an artifact like the others: byte-identical to the base's,
+//! it is not carried (the stub copies the one the base installed and checks
+//! it); changed, it is carried gzip'd.
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::fs;
 use std::io::BufReader;
 
+use crate::assemble::{self, HelperPart};
 use crate::tarball;
 use floppies_format::bundle::Bundle;
 use floppies_format::delta;
+use floppies_format::header::Header;
 use floppies_format::manifest::{Artifact, BaseRelease, Manifest, Origin, Role};
 
 /// Where the update's rebuilt archives' recipes and blobs live in its payload.
@@ -29,6 +34,43 @@ pub struct Summary {
     pub manifest: Manifest,
     pub carried_bytes: u64,
     pub full_bytes: u64,
+}
+
+/// A written update file.
+pub struct Written {
+    pub path: Utf8PathBuf,
+    pub header: Header,
+    pub summary: Summary,
+}
+
+/// Writes the update file from BASE to NEW (full files) into OUT_DIR, named
+/// by `file_name`, with STUB as its stub and NEW's helper: not carried when
+/// it is the base's (the stub takes it from HELPER_FROM on the host, where
+/// every install puts it), gzip'd when it changed. SCRATCH is emptied first.
+pub fn write(base: &Utf8Path, new: &Utf8Path, stub: &Utf8Path, scratch: &Utf8Path, level: i32, out_dir: &Utf8Path, helper_from: &str) -> Result<Written> {
+    let payload = scratch.join("payload.tar.zst");
+    let summary = pack(base, new, &scratch.join("work"), level, &payload)?;
+    let (base_bundle, new_bundle) = (Bundle::open(base)?, Bundle::open(new)?);
+    let helper = scratch.join("helper");
+    fs::write(&helper, new_bundle.helper()?).with_context(|| format!("could not write '{helper}'"))?;
+    base_bundle.helper().with_context(|| format!("the base '{base}' is damaged"))?;
+    let helper_part = if base_bundle.header.helper_sha256 == new_bundle.header.helper_sha256 { HelperPart::Host(helper_from) } else { HelperPart::Gzip };
+    let b = &summary.manifest.bundle;
+    let from = &summary.manifest.base.as_ref().context("bug: an update without a base")?.version;
+    let path = out_dir.join(file_name(&b.version, from));
+    fs::create_dir_all(out_dir).with_context(|| format!("could not create '{out_dir}'"))?;
+    let parts = assemble::Parts {
+        stub_template: stub,
+        helper: &helper,
+        helper_part,
+        payload: &payload,
+        version: &b.version,
+        profile: &b.profile,
+        arch: &b.arch,
+        base_version: from,
+    };
+    let header = assemble::assemble(&parts, &path).with_context(|| format!("could not assemble '{path}'"))?;
+    Ok(Written { path, header, summary })
 }
 
 /// Packs the update payload from the full bundles BASE and NEW into OUT,

@@ -2,6 +2,7 @@ use super::*;
 use crate::{assemble, oci, spec};
 use floppies_format::archive::{self, Expected};
 use floppies_format::hashing::sha256_of;
+use floppies_format::header::HelperForm;
 
 #[test]
 fn the_file_name_says_both_versions() {
@@ -27,6 +28,11 @@ impl Releases {
 
     /// Builds VERSION's .run with app images stamped STAMP and CONTENT as its one content file.
     fn build(&self, version: &str, stamp: &str, content: &str) -> Utf8PathBuf {
+        self.build_with_helper(version, stamp, content, 1)
+    }
+
+    /// The same, with the stand-in helper of HELPER_KIND (two kinds differ in bytes).
+    fn build_with_helper(&self, version: &str, stamp: &str, content: &str, helper_kind: u8) -> Utf8PathBuf {
         let d = self.dir.join(version);
         fs::create_dir_all(d.join("content")).unwrap();
         fs::write(d.join("content/index.html"), content).unwrap();
@@ -46,17 +52,30 @@ impl Releases {
         let payload = d.join("payload.tar.zst");
         spec::pack(&set, &self.dir, version, "x86_64", 3, &payload).unwrap();
         let run = d.join("floppies-installer-test.run");
-        self.assemble(&payload, version, &run);
+        let helper = self.dir.join("helper");
+        fs::write(&helper, floppies_format::elf::minimal_elf(helper_kind)).unwrap();
+        let parts = assemble::Parts {
+            stub_template: &stub(),
+            helper: &helper,
+            helper_part: assemble::HelperPart::Raw,
+            payload: &payload,
+            version,
+            profile: "test",
+            arch: "x86_64",
+            base_version: "",
+        };
+        assemble::assemble(&parts, &run).unwrap();
         run
     }
 
-    fn assemble(&self, payload: &Utf8Path, version: &str, out: &Utf8Path) {
-        let helper = self.dir.join("helper");
-        fs::write(&helper, floppies_format::elf::minimal_elf(1)).unwrap();
-        let stub = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../stub.sh");
-        let parts = assemble::Parts { stub_template: &stub, helper: &helper, payload, version, profile: "test", arch: "x86_64" };
-        assemble::assemble(&parts, out).unwrap();
+    /// The update file from BASE to NEW (its payload is scratch/payload.tar.zst).
+    fn update(&self, base: &Utf8Path, new: &Utf8Path) -> Result<Written> {
+        write(base, new, &stub(), &self.dir.join("scratch"), 3, &self.dir.join("updates"), floppies_format::header::INSTALLED_HELPER)
     }
+}
+
+fn stub() -> Utf8PathBuf {
+    Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../stub.sh")
 }
 
 impl Drop for Releases {
@@ -74,8 +93,8 @@ fn an_update_carries_what_changed_and_rebuilds_the_image_archive_byte_for_byte()
     let r = Releases::new("carries");
     let base = r.build("0.0.1-test", "0.0.1", "<p>one</p>");
     let new = r.build("0.0.2-test", "0.0.2", "<p>two</p>");
-    let payload = r.dir.join("update.tar.zst");
-    let s = pack(&base, &new, &r.dir.join("scratch"), 3, &payload).unwrap();
+    let w = r.update(&base, &new).unwrap();
+    let (s, payload) = (&w.summary, r.dir.join("scratch/payload.tar.zst"));
     let m = &s.manifest;
     let base_sha = Bundle::open(&base).unwrap().header.payload_sha256;
     let full = Bundle::open(&new).unwrap().header.payload_sha256;
@@ -109,8 +128,8 @@ fn an_update_carries_what_changed_and_rebuilds_the_image_archive_byte_for_byte()
     assert!(s.carried_bytes < s.full_bytes);
 
     // The whole release, as replay (and install) rebuild it, is the full one.
-    let update = r.dir.join("update.run");
-    r.assemble(&payload, "0.0.2-test", &update);
+    let update = w.path.clone();
+    assert_eq!(update, r.dir.join("updates/floppies-installer-0.0.2-test-from-0.0.1-test.run"));
     let replayed = r.dir.join("replayed");
     replay(&update, &base_dir, &replayed).unwrap();
     let mut full = walk(&new_dir);
@@ -138,10 +157,7 @@ fn an_update_is_refused_between_the_same_build_or_from_an_update() {
     let err = pack(&base, &base, &r.dir.join("scratch"), 3, &r.dir.join("p.tar.zst")).err().unwrap().to_string();
     assert!(err.contains("the same build"), "{err}");
     let new = r.build("0.0.2-test", "0.0.2", "two");
-    let payload = r.dir.join("update.tar.zst");
-    pack(&base, &new, &r.dir.join("scratch"), 3, &payload).unwrap();
-    let update = r.dir.join("update.run");
-    r.assemble(&payload, "0.0.2-test", &update);
+    let update = r.update(&base, &new).unwrap().path;
     let err = pack(&update, &new, &r.dir.join("scratch"), 3, &r.dir.join("p.tar.zst")).err().unwrap().to_string();
     assert!(err.contains("is itself an update"), "{err}");
 }
@@ -162,4 +178,40 @@ fn walk(dir: &Utf8Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// The helper is carried only when it changed: the base's (same sha256) is
+/// named by its host path and not carried; another is carried gzip'd and
+/// unpacks to exactly the new file's helper part.
+#[test]
+fn the_helper_is_carried_only_when_it_changed_and_then_gzipd() {
+    let r = Releases::new("helper");
+    let base = r.build("0.0.1-test", "0.0.1", "one");
+    let same = r.build("0.0.2-test", "0.0.2", "two");
+    let w = r.update(&base, &same).unwrap();
+    let h = Bundle::open(&w.path).unwrap().header;
+    assert_eq!(h, w.header);
+    assert_eq!((h.helper_form, h.helper_size, h.helper_from.as_str()), (HelperForm::Host, 0, floppies_format::header::INSTALLED_HELPER));
+    assert_eq!(h.helper_sha256, Bundle::open(&base).unwrap().header.helper_sha256);
+    assert_eq!(h.base_version, "0.0.1-test");
+    assert_eq!(h.payload_offset(), h.stub_size, "no helper part");
+    Bundle::open(&w.path).unwrap().manifest().unwrap();
+
+    let changed = r.build_with_helper("0.0.3-test", "0.0.3", "three", 2);
+    let new_helper = Bundle::open(&changed).unwrap().helper().unwrap();
+    let w = r.update(&base, &changed).unwrap();
+    let h = w.header;
+    assert_eq!((h.helper_form, h.helper_run_size), (HelperForm::Gzip, new_helper.len() as u64));
+    assert!(h.helper_size > 0 && h.helper_size.is_multiple_of(floppies_format::header::BLOCK));
+    let file = fs::read(&w.path).unwrap();
+    let part = &file[h.stub_size as usize..(h.stub_size + h.helper_size) as usize];
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(part), &mut unpacked).unwrap();
+    assert_eq!(unpacked, new_helper, "the gzip'd part is the new helper, padded");
+    assert_eq!(sha256_of(&unpacked[..]).unwrap().0, h.helper_sha256);
+    // Deterministic: the same inputs give the same update file.
+    let again = r.update(&base, &changed).unwrap();
+    assert_eq!(fs::read(&again.path).unwrap(), file);
+    let err = format!("{:#}", Bundle::open(&w.path).unwrap().helper().unwrap_err());
+    assert!(err.contains("does not hold its helper as is"), "{err}");
 }

@@ -79,6 +79,12 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
             verify_whole(ctx, &bundle)?;
             ctx.out.say(format!("Upgrading: removing floppies {} (keeping data and credentials) ...", old.version));
             uninstall::remove(ctx, old, UninstallOptions { keep_data: true })?;
+            if manifest.is_update() {
+                // The removal took the helper an update file's stub runs; put
+                // it back at once, so a run killed from here on can be resumed
+                // with the same update file.
+                steps::on_path::restore_helper(layout)?;
+            }
             Journal::for_bundle(&ident)
         }
         None => Journal::for_bundle(&ident),
@@ -148,6 +154,7 @@ fn dry_run(
         Fit::Staged => update.push("an earlier run already rebuilt this release from its base".to_string()),
         Fit::Installed | Fit::Full => {}
     }
+    update.extend(rebase::describe_helper(&bundle.header));
     // Another version or build is removed first (keeping data): plan from scratch.
     let (mut journal, replaces) = match existing {
         Some(j) if j.relation(ident) == Relation::Same => (j, None),

@@ -47,6 +47,9 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
     let version = journal.version.clone();
     let leave = super::join::leave_hint(&journal);
     remove(ctx, journal, UninstallOptions { keep_data: args.keep_data })?;
+    // An update install killed after it rebuilt its release leaves that under
+    // the data dir, which --keep-data keeps: it belongs to no installation now.
+    crate::rebase::discard(&crate::rebase::Places::of(ctx.layout));
     let kept = args.keep_data.then_some(DATA_DIR);
     ctx.out.data(&json!({ "removed": version, "kept": kept, "next": leave }), || {
         let done = match kept {

@@ -9,7 +9,7 @@ mod credentials;
 pub mod join;
 mod k3s_service;
 mod network;
-mod on_path;
+pub mod on_path;
 mod preflight;
 mod smoke;
 mod stage;

@@ -21,7 +21,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod update release prereqs network-check test-bundle helper upstream parts-images test test-deps test-vm bench bench-report pin clean
+.PHONY: all prod update release prereqs network-check test-bundle helper upstream parts-images test test-deps test-vm fuzz bench bench-report pin clean
 
 all: prod
 
@@ -110,6 +110,12 @@ test-deps:
 test-vm: test-deps test-bundle
 	test-vm/run
 
+## Every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each (default 60), on the stable
+## toolchain with the sanitizer none; names what is missing and fails if it cannot.
+## Not part of make test.
+fuzz:
+	fuzz/run
+
 ## Resolve image tags and k3s checksums and write them into airgap/pins.json (needs internet; review the diff).
 pin: helper
 	$(BUILD_TOOL) pin --pins airgap/pins.json
@@ -127,4 +133,4 @@ bench-report:
 	out/venv-bench/bin/python bench/report
 
 clean:
-	rm -rf out dist target
+	rm -rf out dist target fuzz/target

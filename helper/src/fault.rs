@@ -6,6 +6,7 @@
 //!
 //! `FLOPPIES_TEST_FAULT` holds comma-separated faults:
 //!   kill-after:STEP        SIGKILL ourselves once STEP's install or undo is journalled
+//!   fail-undo:STEP         uninstall fails STEP's undo before it changes anything
 //!   skip-iptables-cleanup  uninstall leaves k3s's firewall rules behind
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,10 +56,15 @@ pub fn active(name: &str) -> bool {
     faults().iter().any(|f| f == name)
 }
 
+/// True if FAULTS hold `KIND:STEP` (`kill-after:` or `fail-undo:`).
+fn asks_for(faults: &[String], kind: &str, step: &str) -> bool {
+    faults.iter().any(|f| f.strip_prefix(kind).and_then(|f| f.strip_prefix(':')) == Some(step))
+}
+
 /// Kills this process with SIGKILL if `kill-after:STEP` is asked for: the
 /// journal of STEP is on disk, nothing after it has started.
 pub fn kill_point(step: &str) {
-    if faults().iter().any(|f| f.strip_prefix("kill-after:") == Some(step)) {
+    if asks_for(&faults(), "kill-after", step) {
         crate::runner::log_line(&format!("== test fault: SIGKILL after step {step}"));
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         // The signal may land after kill(2) returns; it always lands.
@@ -66,6 +72,17 @@ pub fn kill_point(step: &str) {
             std::thread::sleep(std::time::Duration::from_secs(1));
         }
     }
+}
+
+/// An error in place of STEP's undo if `fail-undo:STEP` is asked for, as a
+/// firewall or systemd that refuses would give: uninstall must go on, and
+/// keep the journal for the next run.
+pub fn undo_failure(step: &str) -> anyhow::Result<()> {
+    if asks_for(&faults(), "fail-undo", step) {
+        crate::runner::log_line(&format!("== test fault: the undo of {step} fails"));
+        anyhow::bail!("test fault: the undo of '{step}' fails ({VAR}=fail-undo:{step})");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -76,6 +93,17 @@ mod tests {
     fn faults_are_comma_separated() {
         assert_eq!(parse(" kill-after:unpack ,skip-iptables-cleanup,"), vec!["kill-after:unpack", "skip-iptables-cleanup"]);
         assert!(parse("").is_empty());
+    }
+
+    #[test]
+    fn a_fault_names_its_kind_and_step_exactly() {
+        let faults = parse("fail-undo:network,kill-after:unpack");
+        assert!(asks_for(&faults, "fail-undo", "network"));
+        assert!(!asks_for(&faults, "fail-undo", "unpack"), "each fault is for its own step");
+        assert!(!asks_for(&faults, "kill-after", "network"), "and of its own kind");
+        assert!(asks_for(&faults, "kill-after", "unpack"));
+        assert!(!asks_for(&parse("fail-undo:networks"), "fail-undo", "network"));
+        assert!(!asks_for(&parse("fail-undonetwork"), "fail-undo", "network"));
     }
 
     #[test]

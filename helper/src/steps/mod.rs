@@ -227,7 +227,7 @@ pub fn run_uninstall(cx: &mut UninstallCx, steps: &[Box<dyn Step>]) -> Result<Ve
         let record = cx.record(step.name());
         cx.out.say(format!("[{}/{n}] {:<12} {} ...", i + 1, step.name(), step.undo_summary()));
         crate::runner::log_line(&format!("== step {} (undo)", step.name()));
-        if let Err(e) = step.undo(cx, &record) {
+        if let Err(e) = crate::fault::undo_failure(step.name()).and_then(|()| step.undo(cx, &record)) {
             cx.out.warn(format!("{}: {}", step.name(), floppies_format::error::render(&e)));
             failures.push(format!("{}: {}", step.name(), floppies_format::error::render(&e)));
             continue;

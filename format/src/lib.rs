@@ -13,3 +13,4 @@ pub mod hashing;
 pub mod header;
 pub mod manifest;
 pub mod readahead;
+pub mod time;

@@ -161,17 +161,8 @@ pub fn parse_ttl(text: &str) -> Result<u64, String> {
 
 /// SECS since the epoch as `YYYY-MM-DD HH:MM` (UTC), for messages.
 pub fn utc(secs: u64) -> String {
-    // Days to a civil date (the proleptic Gregorian calendar).
-    let days = (secs / 86400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", secs % 86400 / 3600, secs % 3600 / 60)
+    let (year, month, day, h, m, _) = floppies_format::time::civil_utc(secs);
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}")
 }
 
 /// The host and port of a server URL `https://HOST:PORT`, or what is wrong.

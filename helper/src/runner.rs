@@ -79,6 +79,12 @@ pub fn capture(program: &str, args: &[&str]) -> Result<Output> {
 
 /// `capture`, with INPUT on the command's stdin (None: /dev/null).
 fn capture_input(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<Output> {
+    capture_logged(program, args, input, false)
+}
+
+/// Runs a command and logs it; with SECRET_STDOUT its stdout (a token) is
+/// logged as its length only.
+fn capture_logged(program: &str, args: &[&str], input: Option<&[u8]>, secret_stdout: bool) -> Result<Output> {
     let line = command_line(program, args);
     let started = Instant::now();
     let cmd = duct::cmd(program, args).stdout_capture().stderr_capture().unchecked();
@@ -92,12 +98,13 @@ fn capture_input(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<O
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
+    let stdout = if secret_stdout { format!("  stdout: {} bytes, a secret: not logged\n", output.stdout.len()) } else { indent("stdout", &output.stdout) };
     log_line(&format!(
         "$ {line}{}\n  exit={} took={:.3}s\n{}{}",
         input.map_or(String::new(), |i| format!(" (stdin: {} bytes)", i.len())),
         output.code.map_or("signal".to_string(), |c| c.to_string()),
         started.elapsed().as_secs_f64(),
-        indent("stdout", &output.stdout),
+        stdout,
         indent("stderr", &output.stderr),
     ));
     Ok(output)
@@ -106,22 +113,7 @@ fn capture_input(program: &str, args: &[&str], input: Option<&[u8]>) -> Result<O
 /// Runs a command that must succeed and prints a secret (a token): logged
 /// like any other, except that its stdout is replaced by its length.
 pub fn run_secret_output(program: &str, args: &[&str]) -> Result<String> {
-    let line = command_line(program, args);
-    let started = Instant::now();
-    let out = duct::cmd(program, args).stdout_capture().stderr_capture().stdin_null().unchecked().run().with_context(|| format!("could not run '{line}'"))?;
-    let output = Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    log_line(&format!(
-        "$ {line}\n  exit={} took={:.3}s\n  stdout: {} bytes, a secret: not logged\n{}",
-        output.code.map_or("signal".to_string(), |c| c.to_string()),
-        started.elapsed().as_secs_f64(),
-        output.stdout.len(),
-        indent("stderr", &output.stderr),
-    ));
-    Ok(checked(program, args, output)?.stdout)
+    Ok(checked(program, args, capture_logged(program, args, None, true)?)?.stdout)
 }
 
 /// Runs a command for at most TIMEOUT, then kills it; output is kept either way.

@@ -21,7 +21,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod update release prereqs network-check test-bundle helper upstream parts-images test test-deps test-vm fuzz bench bench-report pin clean
+.PHONY: all prod update release prereqs network-check test-bundle test-bundle-parts helper upstream parts-images test test-deps test-vm fuzz bench bench-report pin clean
 
 all: prod
 
@@ -98,6 +98,11 @@ upstream:
 ## when nothing changed.
 parts-images: upstream helper
 	FLOPPIES_BUILD=$(BUILD_TOOL) upstream/images
+
+## The test installer on real parts (test level K): the k3s made of the parts
+## (test-vm/stand-ins/k3s-parts) and the images of parts-images. Never a release.
+test-bundle-parts: parts-images
+	build/bundle parts
 
 ## Installs what the tests need (apt, pip, cargo; as root), then runs every suite.
 test: test-deps test-bundle upstream parts-images

@@ -13,6 +13,13 @@
 BUNDLE=$T/floppies-installer.run
 # test: built from stand-ins (stand-in k3s, faults obeyed); production: real k3s.
 PROFILE=$(sh "$BUNDLE" --info 2> /dev/null | awk '$1 == "profile" {print $2}')
+# The k3s this run has, as test-vm/run prints it: S the stand-in, K a k3s made
+# of real parts (a test bundle too), R real k3s.
+LEVEL=R
+if [ "$PROFILE" = test ]; then
+    LEVEL=S
+    sh "$BUNDLE" --info 2> /dev/null | grep -q '^contents.*k3s .*MADE OF REAL PARTS' && LEVEL=K
+fi
 # shellcheck disable=SC2034 # used by the scenarios
 K3S=/opt/floppies/current/k3s/k3s
 RESULTS=${RESULTS:-/dev/ttyS1}
@@ -89,9 +96,13 @@ skip() {
     exit 0
 }
 
-# needs_test_bundle WHY / needs_real_k3s WHY: skip unless the bundle is of that kind.
+# needs_test_bundle WHY / needs_real_k3s WHY / needs_standin WHY: skip unless
+# the bundle is of that kind.
 needs_test_bundle() {
     [ "$PROFILE" = test ] || skip "$1 (needs a test bundle; this one is '$PROFILE')"
+}
+needs_standin() {
+    [ "$LEVEL" = S ] || skip "$1 (needs the k3s stand-in; this run is level $LEVEL)"
 }
 needs_real_k3s() {
     [ "$PROFILE" != test ] || skip "$1 (needs real k3s; a test bundle carries the stand-in)"

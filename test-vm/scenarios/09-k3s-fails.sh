@@ -7,7 +7,7 @@
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin k3s-fails
-needs_test_bundle "only the stand-in k3s can be told to fail"
+needs_standin "only the stand-in k3s can be told to fail"
 snapshot "$LOGS/before"
 
 for mode in never-ready crash; do

@@ -10,7 +10,7 @@
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin rebuilt-content
-needs_test_bundle "the stand-in's bucket is a directory the scenario can edit"
+needs_standin "the stand-in's bucket is a directory the scenario can edit"
 REBUILT=$T/rebuilt.run
 [ -f "$REBUILT" ] || skip "no rebuilt bundle was given (test-vm/run --rebuilt FILE)"
 snapshot "$LOGS/before"

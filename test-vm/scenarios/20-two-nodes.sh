@@ -5,7 +5,7 @@
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin two-nodes
-needs_test_bundle "the guests wait for each other through the stand-in's node records"
+needs_standin "the guests wait for each other through the stand-in's node records"
 SERVER_IP=$(peer_ip server)
 
 # json_field FILE KEY: a top-level string field of a join file (sed is enough for our own one-line-per-field JSON).

@@ -62,13 +62,17 @@ func writeRoutes(t *testing.T, lines ...string) string {
 	return file
 }
 
-// get requests path from the stand-in at url with the Host header host.
-func get(t *testing.T, url, host, path string) (int, string) {
+// request asks the stand-in at url for path, with the Host header host.
+func request(t *testing.T, url, host, path string) *http.Request {
 	req, err := http.NewRequest(http.MethodGet, url+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Host = host
+	return req
+}
+
+func do(t *testing.T, req *http.Request) (int, string) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +87,7 @@ func get(t *testing.T, url, host, path string) (int, string) {
 
 func expect(t *testing.T, url, host, path string, wantCode int, wantPrefix string) {
 	t.Helper()
-	code, body := get(t, url, host, path)
+	code, body := do(t, request(t, url, host, path))
 	if code != wantCode || !strings.HasPrefix(body, wantPrefix) {
 		t.Errorf("%s%s: got %d %q, want %d %q...", host, path, code, body, wantCode, wantPrefix)
 	}
@@ -200,5 +204,11 @@ func TestBackendDownIs502(t *testing.T) {
 
 func TestHostKeptAndForwardedHeadersSet(t *testing.T) {
 	url, _ := standIn(t, writeRoutes(t, "app.example / "+backend(t, "app")))
-	expect(t, url, "app.example", "/a/b", 200, "app host=app.example path=/a/b xff=127.0.0.1 xfh=app.example xfp=http")
+	req := request(t, url, "app.example", "/a/b")
+	// A client's own X-Forwarded-For is not to be trusted, so not passed on.
+	req.Header.Set("X-Forwarded-For", "192.0.2.66")
+	_, body := do(t, req)
+	if want := "app host=app.example path=/a/b xff=127.0.0.1 xfh=app.example xfp=http"; body != want {
+		t.Errorf("the backend saw %q, want %q", body, want)
+	}
 }

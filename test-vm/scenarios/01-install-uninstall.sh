@@ -6,6 +6,21 @@
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin install-uninstall
+
+# Every pod in the app's namespace is Ready, or a Job's and Succeeded; at
+# least the MinIO and s3www ones exist. Prints the pods.
+app_pods_ready() {
+    "$K3S" kubectl -n floppies get pods -o json | python3 -c '
+import json, sys
+pods = json.load(sys.stdin)["items"]
+def ready(p):
+    conds = {c["type"]: c["status"] for c in p["status"].get("conditions", [])}
+    return p["status"].get("phase") == "Succeeded" or conds.get("Ready") == "True"
+names = [p["metadata"]["name"] for p in pods]
+for p in pods:
+    print(p["metadata"]["name"], p["status"].get("phase"), "ready" if ready(p) else "NOT READY", file=sys.stderr)
+sys.exit(0 if all(map(ready, pods)) and any("minio" in n for n in names) and any("s3www" in n for n in names) else 1)'
+}
 snapshot "$LOGS/before"
 
 mkdir -p /tmp/diag-empty
@@ -25,10 +40,19 @@ expect_rc status-healthy 0
 expect_out status-says-healthy '^healthy'
 http_equals floppy.gif http-content-matches
 check kubeconfig-mode-0600 "k3s.yaml is not mode 600" test "$(stat -c %a /etc/rancher/k3s/k3s.yaml)" = 600
-if [ "$PROFILE" = test ]; then
+if [ "$LEVEL" = S ]; then
     check images-imported "the stand-in recorded no minio image" grep -q 'quay.io/minio/minio' /var/lib/rancher/k3s/agent/containerd/imported.list
 else
     check images-imported "containerd does not know the minio image" sh -c "'$K3S' crictl images | grep -q minio"
+fi
+if [ "$LEVEL" != S ]; then
+    # What only a real cluster shows: every pod of the app Ready, in a
+    # namespace that enforces restricted, and the seed Job succeeded.
+    check namespace-enforces-restricted "the floppies namespace does not enforce restricted" \
+        sh -c "'$K3S' kubectl get namespace floppies -o jsonpath='{.metadata.labels.pod-security\.kubernetes\.io/enforce}' | grep -qx restricted"
+    check app-pods-ready "a pod of the app is not Ready (or there is none)" app_pods_ready
+    check seed-job-succeeded "the seed Job has not succeeded" sh -c "'$K3S' kubectl -n floppies get jobs -o jsonpath='{.items[*].status.succeeded}' | grep -q 1"
+    check coredns-ready "CoreDNS is not Ready" sh -c "'$K3S' kubectl -n kube-system get deployment coredns -o jsonpath='{.status.readyReplicas}' | grep -qx 1"
 fi
 
 password=$(sed -n 's/^MINIO_ROOT_PASSWORD=//p' /var/lib/floppies/credentials/minio-root.env)

@@ -21,7 +21,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod update release prereqs network-check test-bundle test-bundle-parts helper upstream parts-images test test-deps test-vm fuzz bench bench-report pin clean
+.PHONY: all prod update release prereqs network-check test-bundle test-bundle-parts helper upstream parts-images test test-deps test-vm test-vm-parts fuzz bench bench-report pin clean
 
 all: prod
 
@@ -114,6 +114,12 @@ test-deps:
 ## The throwaway-VM scenarios alone.
 test-vm: test-deps test-bundle
 	test-vm/run
+
+## VM scenario 01 on the k3s made of real parts (level K). Slow under TCG (the
+## image import alone takes minutes: test-vm/stand-ins/k3s-parts/README.md),
+## so not part of make test yet.
+test-vm-parts: test-deps test-bundle-parts
+	test-vm/run --bundle dist/floppies-installer-parts.run 01
 
 ## Every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each (default 60), on the stable
 ## toolchain with the sanitizer none; names what is missing and fails if it cannot.

@@ -2,7 +2,7 @@
 # 01 install-uninstall: diagnose with nothing installed, install, healthy
 # status, the content served through the ingress, diagnose without secrets, a
 # re-run that changes nothing, uninstall, nothing left behind.
-# timeout: 480
+# timeout: 3000
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin install-uninstall
@@ -32,7 +32,13 @@ if diagnose_ok diagnose-empty /tmp/diag-empty; then
 fi
 rm -rf /tmp/diag-empty
 
-installer install install --yes
+# Under TCG the k3s of parts needs far longer than the installer's default
+# wait (stand-ins/k3s-parts/README.md: unpacking its parts and importing real
+# images take minutes).
+wait_flag=''
+[ "$LEVEL" = K ] && wait_flag='--wait-timeout 2400'
+# shellcheck disable=SC2086 # an optional flag and its value
+installer install install --yes $wait_flag
 expect_rc install-exit-0 0
 expect_out install-names-url 'http://'
 floppies status status

@@ -47,6 +47,7 @@ SANDBOX_IMAGE=docker.io/rancher/mirrored-pause:3.6
 HELM_JOB_IMAGE=docker.io/rancher/klipper-helm:v0.9.12-build20251215
 NODE=$(tr '[:upper:]' '[:lower:]' < /proc/sys/kernel/hostname)
 CHILDREN=()
+IMPORT_PID=''
 
 log() {
     printf 'time="%s" level=%s msg="%s"\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" >&2
@@ -217,6 +218,7 @@ start() {
 # parts with it. Containers and their shims stay (KillMode=process), as k3s's do.
 stop_all() {
     local i pid
+    [ -z "$IMPORT_PID" ] || kill -TERM "$IMPORT_PID" 2>/dev/null
     for ((i = ${#CHILDREN[@]} - 1; i >= 0; i--)); do
         kill -TERM "${CHILDREN[$i]}" 2>/dev/null
     done
@@ -229,15 +231,17 @@ stop_all() {
     done
 }
 
-# wait_for WHAT SECONDS CMD...: until CMD succeeds, or dies naming WHAT.
+# wait_for WHAT SECONDS CMD...: until CMD succeeds, saying every 30 s what
+# CMD last said; dies naming WHAT after SECONDS.
 wait_for() {
-    local what=$1 seconds=$2 i
+    local what=$1 seconds=$2 i out
     shift 2
     for ((i = 0; i < seconds; i++)); do
-        "$@" > /dev/null 2>&1 && return 0
+        out=$("$@" 2>&1) && return 0
+        [ $((i % 30)) -eq 29 ] && log info "waiting for $what (${i}s): $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ' | cut -c1-300)"
         sleep 1
     done
-    die "$what not ready after ${seconds}s"
+    die "$what not ready after ${seconds}s: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ' | cut -c1-300)"
 }
 
 kctl() {
@@ -270,7 +274,7 @@ start_apiserver() {
         --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction --anonymous-auth=false \
         --kubelet-client-certificate "$TLS/client-kube-apiserver.crt" --kubelet-client-key "$TLS/client-kube-apiserver.key" \
         --allow-privileged=true --profiling=false --enable-bootstrap-token-auth "${encryption[@]}"
-    wait_for kube-apiserver 300 kctl get --raw /readyz
+    wait_for kube-apiserver 300 kctl get --raw '/readyz?verbose'
 }
 
 # The "kubernetes" Service's endpoint is the supervisor on 6443 (pods fetch
@@ -319,7 +323,7 @@ start_controllers() {
         --bind-address 127.0.0.1 --secure-port 10257 --profiling=false --leader-elect=false \
         --service-account-private-key-file "$TLS/service.key" --root-ca-file "$TLS/server-ca.crt" \
         --use-service-account-credentials --allocate-node-cidrs --cluster-cidr "$CLUSTER_CIDR" --node-cidr-mask-size 24 \
-        --service-cluster-ip-range "$SERVICE_CIDR" --controllers '*,tokencleaner,-service,-route,-cloud-node-lifecycle' \
+        --service-cluster-ip-range "$SERVICE_CIDR" --controllers '*,tokencleaner' \
         --cluster-signing-cert-file "$TLS/client-ca.crt" --cluster-signing-key-file "$TLS/client-ca.key"
     start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$CRED/scheduler.kubeconfig" \
         --authentication-kubeconfig "$CRED/scheduler.kubeconfig" --authorization-kubeconfig "$CRED/scheduler.kubeconfig" \
@@ -337,10 +341,20 @@ state = "$RUN_DIR/containerd"
 [grpc]
   address = "$SOCK"
 
+# As k3s's template: the opt plugin's dir under k3s's (not /opt/containerd).
+[plugins.'io.containerd.internal.v1.opt']
+  path = "$AGENT/containerd"
+
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
+  disable_snapshot_annotations = true
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = "$SANDBOX_IMAGE"
+
+# As k3s's template: pods may bind ports below 1024 and ping without capabilities.
+[plugins.'io.containerd.cri.v1.runtime']
+  enable_unprivileged_ports = true
+  enable_unprivileged_icmp = true
 
 [plugins.'io.containerd.cri.v1.runtime'.cni]
   bin_dirs = ["$BIN"]
@@ -511,11 +525,11 @@ for ing in (i for i in items if i["kind"] == "Ingress"):
 # Tells systemd we are ready, again until it listens (systemd may drop a
 # message whose sender is already gone).
 notify_ready() {
-    [ -n "${NOTIFY_SOCKET:-}" ] || return 0
+    [ -n "$SYSTEMD_NOTIFY_SOCKET" ] || return 0
     local unit i
     unit=$(sed -n 's|^0::.*/||p' /proc/self/cgroup)
     for ((i = 0; i < 20; i++)); do
-        systemd-notify --ready --pid="$$" --status="k3s of parts running"
+        NOTIFY_SOCKET=$SYSTEMD_NOTIFY_SOCKET systemd-notify --ready --pid="$$" --status="k3s of parts running"
         [ "$(systemctl show -p ActiveState --value "$unit" 2>/dev/null)" = active ] && return 0
         sleep 1
     done
@@ -556,6 +570,10 @@ server_main() {
         esac
     done
     [ -z "$(config_scalar server)" ] || die "joining a cluster (server: in $CONFIG) is not built into the k3s of parts"
+    # Only we tell systemd we are ready (kube-apiserver would, too), as k3s
+    # keeps NOTIFY_SOCKET from its parts.
+    SYSTEMD_NOTIFY_SOCKET=${NOTIFY_SOCKET:-}
+    unset NOTIFY_SOCKET
     log info "Starting k3s $PARTS_VERSION (a k3s MADE OF REAL PARTS for tests, not k3s) with config $CONFIG"
     extract_parts
     local ip mode
@@ -575,18 +593,24 @@ server_main() {
     chmod "${mode:-0600}" "$ADMIN_KUBECONFIG"
     trap 'stop_all; exit 0' TERM INT
     start_kine
+    # As in k3s, the agent's containerd and its image import run alongside
+    # the control plane's start; the kubelet waits for the import.
+    start_containerd
+    import_images &
+    IMPORT_PID=$!
     start_apiserver "$ip"
     start_supervisor
     write_api_endpoints "$ip"
+    # k3s tells systemd it is up once its API server and datastore are.
+    notify_ready
     start_controllers
-    start_containerd
-    import_images
+    wait "$IMPORT_PID"
+    IMPORT_PID=''
     start_kubelet "$ip"
     start_kube_proxy
     start_helm_controller
     write_addons
     start k3s-ingress "$BIN/k3s-ingress" --listen :80 --routes "$RUN_DIR/ingress-routes"
-    notify_ready
     log info "k3s of parts is up"
     local labelled=0
     while :; do

@@ -28,10 +28,11 @@ KIT_ON_FAIL=dump_logs
 STANDIN_CONF=/etc/floppies-standin.conf
 # Changes a clean uninstall may leave, each harmless and not ours to undo:
 # - the run lock (a flock on tmpfs), and the locks any iptables -w or ufw call makes;
-# - empty built-in iptables tables with ACCEPT policies, as k3s-killall leaves
+# - empty built-in iptables tables (filter, nat, mangle: kube-proxy uses mangle)
+#   with ACCEPT policies, as k3s-killall leaves
 #   them (whatever rule is left still shows);
 # - network-online.target, active once the k3s unit wanted it.
-ALLOW_ALWAYS='^[-+]/run/(floppies|xtables|ufw)\.lock |^[-+](\*filter|\*nat|:[A-Z]+ ACCEPT \[-\]|COMMIT)$|^[-+]network-online\.target '
+ALLOW_ALWAYS='^[-+]/run/(floppies|xtables|ufw)\.lock |^[-+](\*filter|\*nat|\*mangle|:[A-Z]+ ACCEPT \[-\]|COMMIT)$|^[-+]network-online\.target '
 # Kernel settings that appear because k3s loaded their module (bridge
 # netfilter, conntrack) were not there to record and stay until a reboot
 # (docs/decisions.md); a setting that existed and changed shows a '-' line too.

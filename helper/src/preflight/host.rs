@@ -121,11 +121,12 @@ fn foreign(installed: bool) -> Check {
             found.push(format!("binary {bin}"));
         }
     }
-    let comms = process_names();
-    if comms.iter().any(|c| c == "kubelet") {
+    let procs = processes();
+    let comms: Vec<&str> = procs.iter().map(|(c, _)| c.as_str()).collect();
+    if procs.iter().any(|(c, cgroup)| c == "kubelet" && !in_our_unit(cgroup)) {
         found.push("a running kubelet".into());
     }
-    if !installed && comms.iter().any(|c| c == "k3s-server" || c == "k3s-agent") {
+    if !installed && comms.iter().any(|c| *c == "k3s-server" || *c == "k3s-agent") {
         found.push("a running k3s".into());
     }
     if !found.is_empty() {
@@ -146,14 +147,24 @@ fn foreign(installed: bool) -> Check {
     }
 }
 
-fn process_names() -> Vec<String> {
+/// Every process's name and cgroup (/proc/PID/comm and /proc/PID/cgroup).
+fn processes() -> Vec<(String, String)> {
     let Ok(entries) = fs::read_dir("/proc") else { return vec![] };
     entries
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|e| fs::read_to_string(e.path().join("comm")).ok())
-        .map(|c| c.trim().to_string())
+        .filter_map(|e| {
+            let comm = fs::read_to_string(e.path().join("comm")).ok()?;
+            Some((comm.trim().to_string(), fs::read_to_string(e.path().join("cgroup")).unwrap_or_default()))
+        })
         .collect()
+}
+
+/// A process in our k3s unit's cgroup is ours, not a foreign Kubernetes
+/// (a k3s that runs its kubelet as a process of its own, as the test
+/// profile's k3s of parts does; real k3s runs it inside its own process).
+fn in_our_unit(cgroup: &str) -> bool {
+    cgroup.lines().any(|l| l.rsplit(':').next().is_some_and(|path| path.split('/').any(|part| part == crate::layout::K3S_UNIT)))
 }
 
 /// The CPU's x86-64 level, and the image variant that will run on it.
@@ -214,6 +225,15 @@ pub fn cpu_verdict(host: u8, images: &[(String, u8)]) -> (Check, &'static str) {
 mod tests {
     use super::*;
     use crate::preflight::Verdict;
+
+    #[test]
+    fn a_kubelet_in_our_k3s_unit_is_ours_and_any_other_is_foreign() {
+        assert!(in_our_unit("0::/system.slice/floppies-k3s.service\n"));
+        assert!(!in_our_unit("0::/system.slice/kubelet.service\n"));
+        assert!(!in_our_unit("0::/system.slice/floppies-k3s.service.d-other.scope\n"));
+        assert!(!in_our_unit("0::/user.slice/user-1000.slice/session-2.scope\n"));
+        assert!(!in_our_unit(""));
+    }
 
     #[test]
     fn cpu_level_picks_the_variant_or_names_the_image_that_would_crash() {

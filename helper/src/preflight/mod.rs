@@ -117,7 +117,7 @@ pub fn run_as(layout: &crate::layout::Layout, manifest: Option<&Manifest>, insta
     checks.extend(host::checks(manifest, installed));
     checks.push(host::app_user(layout, &mut facts));
     checks.extend(host::cpu(manifest, &mut facts));
-    checks.extend(resources::checks(manifest));
+    checks.extend(resources::checks(manifest, installed));
     checks.extend(network::checks(installed, role, &mut facts));
     Report { checks, facts }
 }

@@ -18,9 +18,9 @@ const GIB: u64 = 1 << 30;
 const MEM_MIN: u64 = 2 * GIB;
 const MEM_RECOMMENDED: u64 = 4 * GIB;
 
-pub fn checks(manifest: Option<&Manifest>) -> Vec<Check> {
+pub fn checks(manifest: Option<&Manifest>, installed: bool) -> Vec<Check> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    vec![memory(&meminfo), disk(manifest)]
+    vec![memory(&meminfo), disk(manifest, installed)]
 }
 
 /// MemTotal from /proc/meminfo, in bytes.
@@ -47,9 +47,11 @@ pub fn needs(manifest: &Manifest) -> (u64, u64) {
     (rest + rest / 10, images * 3 + 3 * GIB)
 }
 
-fn disk(manifest: Option<&Manifest>) -> Check {
+/// A re-run over this bundle's own install (INSTALLED) needs no new space:
+/// its release is unpacked and its images are staged already.
+fn disk(manifest: Option<&Manifest>, installed: bool) -> Check {
     let Some(m) = manifest else { return Check::pass("disk", "no bundle given: disk needs not checked") };
-    let (opt, var) = needs(m);
+    let (opt, var) = if installed { (0, 0) } else { needs(m) };
     // Sum the needs of paths that share a filesystem.
     let mut per_fs: BTreeMap<u64, (String, u64, u64)> = BTreeMap::new();
     for (path, need) in [("/opt", opt), ("/var/lib", var)] {
@@ -93,5 +95,22 @@ mod tests {
         assert_eq!(memory("MemTotal:        3000000 kB\n").result, Verdict::Warn);
         assert_eq!(memory("MemTotal:        8000000 kB\n").result, Verdict::Pass);
         assert_eq!(memory("").result, Verdict::Warn);
+    }
+
+    #[test]
+    fn a_rerun_over_its_own_install_needs_no_new_space() {
+        // A bundle larger than any disk: refused for a new install, while a
+        // re-run over this bundle's install (its space already used) passes.
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "schema": 1,
+            "bundle": {"name": "floppies", "version": "1.0", "profile": "test", "arch": "x86_64"},
+            "k3s": {"version": "stand-in"},
+            "artifacts": [{"path": "k3s/k3s", "role": "k3s-binary", "size": 1u64 << 60, "sha256": "cc", "source": "test"}]
+        }))
+        .unwrap();
+        let fresh = disk(Some(&manifest), false);
+        assert_eq!(fresh.result, Verdict::Fail, "{}", fresh.message);
+        let rerun = disk(Some(&manifest), true);
+        assert_eq!(rerun.result, Verdict::Pass, "{}", rerun.message);
     }
 }

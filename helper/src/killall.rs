@@ -1,6 +1,7 @@
 //! What k3s-killall.sh does, for our uninstall: after the service stops,
 //! kill container processes, stop the kubelet's kubepods slices, unmount,
-//! delete CNI namespaces and interfaces (the pods' veths first), and remove
+//! delete CNI namespaces and interfaces (the pods' veths first), remove our
+//! containers' state in /run/containerd (`shim_state`), and remove
 //! k3s's firewall rules, iptables and native nftables alike. Every part is
 //! idempotent.
 
@@ -28,6 +29,8 @@ pub fn clean_host() -> Result<()> {
     unmount_all()?;
     delete_netns()?;
     delete_interfaces()?;
+    // What the shims and containerd keep outside /run/k3s, ours only.
+    crate::shim_state::clean()?;
     delete_nft_tables()?;
     if crate::fault::active("skip-iptables-cleanup") {
         crate::runner::log_line("== test fault: iptables cleanup skipped");

@@ -19,6 +19,7 @@ pub mod preflight;
 pub mod rebase;
 pub mod report;
 pub mod runner;
+pub mod shim_state;
 pub mod steps;
 pub mod stubenv;
 #[cfg(test)]

@@ -39,7 +39,10 @@ bench_init() {
 # Reports every tool the bench lacks at once.
 check_bench_tools() {
     local missing=''
-    need makeself zstd tar gzip sha256sum python3 || missing=" $KIT_MISSING"
+    need makeself zstd tar gzip sha256sum python3 taskset || missing=" $KIT_MISSING"
+    if [ "${BENCH_CPU:-0}" != none ] && command -v taskset >/dev/null 2>&1 && ! taskset -c "${BENCH_CPU:-0}" true 2>/dev/null; then
+        missing="$missing CPU ${BENCH_CPU:-0} to pin the cases to (BENCH_CPU: an online CPU, or none)"
+    fi
     [ -x "$HELPER" ] && [ -x "$BUILD_TOOL" ] || missing="$missing $HELPER (run 'make helper')"
     if [ -n "$missing" ]; then
         echo "bench: missing:$missing (apt-get install makeself zstd python3)" >&2
@@ -118,13 +121,27 @@ case_sha256sum() { sha256sum "$OURS" >/dev/null 2>/dev/null; }
 sample() {
     local attempt=$1 round=$2 name=$3 wall user sys rss
     start_case "$name"
-    "$BENCH_ROOT/bench/rusage" "$SCRATCH/rusage" bash -c "case_$name" || {
+    pinned "$BENCH_ROOT/bench/rusage" "$SCRATCH/rusage" bash -c "case_$name" || {
         echo "bench: case $name failed" >&2
         return 1
     }
     read -r wall user sys rss <"$SCRATCH/rusage"
     rm -rf "$TARGET"
     echo "$attempt $round $name $wall $user $sys $rss" >>"$SCRATCH/samples"
+}
+
+# Runs a command on CPU $BENCH_CPU only (default 0; 'none': anywhere), and so
+# every process of its tree. Let float on an otherwise idle machine, a
+# pipeline's processes spread over the cores and its sys time grew 3-5 x
+# (our --check: 0.44-0.66 s of sys against 0.12-0.14 s with the other core
+# busy); held on one CPU it was 0.10-0.16 s either way. The wall figures are
+# then those of one core, for every case alike.
+pinned() {
+    if [ "${BENCH_CPU:-0}" = none ]; then
+        "$@"
+    else
+        taskset -c "${BENCH_CPU:-0}" "$@"
+    fi
 }
 
 # An empty target and the case function, exported for its 'bash -c'.
@@ -170,7 +187,7 @@ count_instructions() {
     for ((i = 1; i <= rounds; i++)); do
         for c in "$@"; do
             start_case "$c"
-            perf stat -x, -e instructions -o "$SCRATCH/perf.out" -- bash -c "case_$c" || return
+            pinned perf stat -x, -e instructions -o "$SCRATCH/perf.out" -- bash -c "case_$c" || return
             n=$(awk -F, '$3 ~ /^instructions/ { print $1 }' "$SCRATCH/perf.out")
             rm -rf "$TARGET"
             case $n in '' | *[!0-9]*) echo "bench: perf gave no count for $c" >&2; return 1 ;; esac

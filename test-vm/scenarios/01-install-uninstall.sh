@@ -37,6 +37,7 @@ rm -rf /tmp/diag-empty
 # images take minutes).
 wait_flag=''
 [ "$LEVEL" = K ] && wait_flag='--wait-timeout 2400'
+install_t0=$(date +%s)
 # shellcheck disable=SC2086 # an optional flag and its value
 installer install install --yes $wait_flag
 expect_rc install-exit-0 0
@@ -45,6 +46,7 @@ floppies status status
 expect_rc status-healthy 0
 expect_out status-says-healthy '^healthy'
 http_equals floppy.gif http-content-matches
+info "level $LEVEL: $(($(date +%s) - install_t0)) s from 'install' to the content served"
 check kubeconfig-mode-0600 "k3s.yaml is not mode 600" test "$(stat -c %a /etc/rancher/k3s/k3s.yaml)" = 600
 if [ "$LEVEL" = S ]; then
     check images-imported "the stand-in recorded no minio image" grep -q 'quay.io/minio/minio' /var/lib/rancher/k3s/agent/containerd/imported.list

@@ -81,12 +81,16 @@ if diagnose_ok diagnose-installed /tmp/diag-installed; then
 fi
 rm -rf /tmp/diag-installed
 
+t0=$(date +%s)
 installer reinstall install --yes
 expect_rc reinstall-exit-0 0
 expect_out reinstall-unchanged 'unchanged'
+info "level $LEVEL: $(($(date +%s) - t0)) s for the re-run of install on the healthy host"
 
+t0=$(date +%s)
 installer uninstall uninstall --yes
 expect_rc uninstall-exit-0 0
+info "level $LEVEL: $(($(date +%s) - t0)) s for uninstall"
 check data-removed "/var/lib/floppies is still there" test ! -e /var/lib/floppies
 snapshot "$LOGS/after"
 compare nothing-left-behind "$LOGS/before" "$LOGS/after"

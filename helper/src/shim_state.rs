@@ -50,10 +50,12 @@ pub fn clean_under(root: &Path, dead: &dyn Fn(&Path) -> bool) -> Result<()> {
         emptied.insert(root.join(NRI_DIR));
     }
     // Directories we emptied, deepest first, then their parents up to
-    // /run/containerd; a directory something else still uses keeps it.
-    let mut dirs: Vec<PathBuf> = emptied.into_iter().collect();
-    for stop in [root.join(RUNC_ROOT), root.join(CONTAINERD_STATE)] {
-        dirs.push(stop);
+    // /run/containerd if we removed anything there; a directory something
+    // else still uses keeps it, and one we took nothing from stays.
+    let mut dirs: Vec<PathBuf> = emptied.iter().cloned().collect();
+    if emptied.iter().any(|d| d.starts_with(root.join(CONTAINERD_STATE))) {
+        dirs.push(root.join(RUNC_ROOT));
+        dirs.push(root.join(CONTAINERD_STATE));
     }
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for dir in dirs {
@@ -242,6 +244,15 @@ mod tests {
         assert!(their_socket.exists());
         assert!(root.join(NRI_SOCKET).exists(), "a socket someone listens on is theirs");
         assert!(root.join("elsewhere/keep").exists());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_empty_run_containerd_we_took_nothing_from_stays() {
+        let root = scratch("empty");
+        fs::create_dir_all(root.join(CONTAINERD_STATE)).unwrap();
+        clean_under(&root, &|_| true).unwrap();
+        assert!(root.join(CONTAINERD_STATE).is_dir());
         fs::remove_dir_all(&root).unwrap();
     }
 

@@ -20,7 +20,7 @@ const INTERFACES: &[&str] = &["cni0", "flannel.1", "flannel-v6.1", "kube-ipvs0",
 /// nftables mode, flannel's, CNI plugins'), compared case-insensitively.
 const NFT_TABLE_MARKS: &[&str] = &["kube", "cni", "flannel"];
 
-pub fn clean_host() -> Result<()> {
+pub fn clean_host(layout: &crate::layout::Layout) -> Result<()> {
     kill_containers()?;
     stop_kubepods_slices()?;
     // While the /run/netns mounts still pin the pods' namespaces, so the
@@ -30,7 +30,7 @@ pub fn clean_host() -> Result<()> {
     delete_netns()?;
     delete_interfaces()?;
     // What the shims and containerd keep outside /run/k3s, ours only.
-    crate::shim_state::clean()?;
+    crate::shim_state::clean(layout.root())?;
     delete_nft_tables()?;
     if crate::fault::active("skip-iptables-cleanup") {
         crate::runner::log_line("== test fault: iptables cleanup skipped");

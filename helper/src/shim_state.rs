@@ -30,44 +30,40 @@ const NRI_SOCKET: &str = "run/nri/nri.sock";
 const STATE_JSON_LIMIT: u64 = 4 << 20;
 
 /// Removes our containers' runc state and shim sockets, a dead NRI socket,
-/// and the directories that held only them. Run after the shims are killed.
-pub fn clean() -> Result<()> {
-    clean_under(Path::new("/"), &|p| nothing_listens(p))
+/// and the directories that held only them, below the layout's ROOT. Run
+/// after the shims are killed.
+pub fn clean(root: &camino::Utf8Path) -> Result<()> {
+    clean_under(root.as_std_path(), &nothing_listens)
 }
 
-/// `clean` below ROOT; DEAD says whether nothing listens on a socket.
-pub fn clean_under(root: &Path, dead: &dyn Fn(&Path) -> bool) -> Result<()> {
-    let mut emptied = BTreeSet::new();
+/// `clean`, with DEAD saying whether nothing listens on a socket.
+fn clean_under(root: &Path, dead: &dyn Fn(&Path) -> bool) -> Result<()> {
+    // The directories we removed something from: they go if that left them
+    // empty, and so do /run/containerd's runc dir and itself; a directory
+    // something else still uses keeps it, and one we took nothing from stays.
+    let mut dirs = BTreeSet::new();
     for path in leftovers(root) {
         remove(&path)?;
-        if let Some(parent) = path.parent() {
-            emptied.insert(parent.to_path_buf());
-        }
+        dirs.extend(path.parent().map(Path::to_path_buf));
     }
     let nri = root.join(NRI_SOCKET);
     if fs::symlink_metadata(&nri).is_ok() && dead(&nri) {
         remove(&nri)?;
-        emptied.insert(root.join(NRI_DIR));
+        dirs.insert(root.join(NRI_DIR));
     }
-    // Directories we emptied, deepest first, then their parents up to
-    // /run/containerd if we removed anything there; a directory something
-    // else still uses keeps it, and one we took nothing from stays.
-    let mut dirs: Vec<PathBuf> = emptied.iter().cloned().collect();
-    if emptied.iter().any(|d| d.starts_with(root.join(CONTAINERD_STATE))) {
-        dirs.push(root.join(RUNC_ROOT));
-        dirs.push(root.join(CONTAINERD_STATE));
+    if dirs.iter().any(|d| d.starts_with(root.join(CONTAINERD_STATE))) {
+        dirs.extend([root.join(RUNC_ROOT), root.join(CONTAINERD_STATE)]);
     }
+    let mut dirs: Vec<PathBuf> = dirs.into_iter().collect();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for dir in dirs {
-        if dir.starts_with(root.join(CONTAINERD_STATE)) || dir == root.join(NRI_DIR) {
-            let _ = fs::remove_dir(&dir);
-        }
+        let _ = fs::remove_dir(&dir);
     }
     Ok(())
 }
 
 /// The runc state dirs and shim sockets of our containerd's containers.
-pub fn leftovers(root: &Path) -> Vec<PathBuf> {
+fn leftovers(root: &Path) -> Vec<PathBuf> {
     let ids = our_containers(root);
     let mut out = Vec::new();
     for (ns, id) in &ids {
@@ -87,7 +83,7 @@ pub fn leftovers(root: &Path) -> Vec<PathBuf> {
 
 /// The two socket names a shim of our containerd uses for (NS, ID): its own
 /// and its debug socket.
-pub fn shim_sockets(ns: &str, id: &str) -> [String; 2] {
+fn shim_sockets(ns: &str, id: &str) -> [String; 2] {
     let base = format!("/{K3S_CONTAINERD_ADDRESS}/{ns}/{id}");
     [hex::encode(Sha256::digest(base.as_bytes())), hex::encode(Sha256::digest(format!("{base}/debug").as_bytes()))]
 }

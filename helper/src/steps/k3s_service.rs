@@ -100,7 +100,7 @@ impl Step for K3sService {
             fs::remove_file(&path).with_context(|| format!("could not remove '{path}'"))?;
             runner::run("systemctl", &["daemon-reload"])?;
         }
-        killall::clean_host()
+        killall::clean_host(cx.layout)
     }
 }
 

@@ -109,9 +109,13 @@ pub struct NodeAddArgs {
     /// Where to write the join file (mode 0600; never overwritten)
     #[arg(long, value_name = "FILE")]
     pub out: Utf8PathBuf,
-    /// How long the join file's token works, e.g. 24h, 90m, 7d (at most 30d); the cluster deletes it then
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::joinfile::parse_ttl)]
-    pub ttl: u64,
+    /// How long an agent's join file works, e.g. 24h, 90m, 7d (at most 30d; default 24h); the cluster deletes its token then.
+    /// A server's join file holds the server token, which does not expire
+    #[arg(long, value_name = "DURATION", value_parser = crate::joinfile::parse_ttl)]
+    pub ttl: Option<u64>,
+    /// Seconds to wait for k3s to come back when the first server moves to embedded etcd (--role server)
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub wait_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -210,8 +210,12 @@ impl JoinFile {
             problems.push("it names no server".into());
         }
         problems.extend(file.servers.iter().filter_map(|s| server_host_port(s).err()));
-        if let Err(e) = parse_token(&file.token) {
-            problems.push(e);
+        match parse_token(&file.token) {
+            Err(e) => problems.push(e),
+            Ok(t) if file.role == NodeRole::Server && matches!(t.credentials, Credentials::Bootstrap { .. }) => {
+                problems.push("it is for a server but holds a bootstrap token, which joins agents only".into())
+            }
+            Ok(_) => {}
         }
         if file.expires_at.as_deref().is_some_and(|t| t.parse::<i64>().is_err()) {
             problems.push("its expiry is not a time (seconds since the epoch)".into());
@@ -292,6 +296,19 @@ mod tests {
         assert!(problems.iter().any(|p| p.contains("not an https:// URL")));
         assert!(problems.iter().any(|p| p.contains("not named by an IP address")));
         assert!(problems.iter().any(|p| p.contains("64 lowercase hex")));
+    }
+
+    #[test]
+    fn a_server_file_must_hold_the_server_token() {
+        let mut f = sample();
+        f.role = NodeRole::Server;
+        f.expires_at = None;
+        assert_eq!(JoinFile::parse(&f.to_text()).unwrap().role, NodeRole::Server);
+        f.token = format!("K10{HASH}::abcdef.0123456789abcdef");
+        let problems = JoinFile::parse(&f.to_text()).unwrap_err();
+        assert!(problems[0].contains("bootstrap token"), "{problems:?}");
+        f.role = NodeRole::Agent;
+        assert!(JoinFile::parse(&f.to_text()).is_ok(), "an agent joins with either");
     }
 
     #[test]

@@ -198,8 +198,16 @@ impl Layout {
     pub fn k3s_config_file(&self) -> Utf8PathBuf {
         self.k3s_config_dir().join("config.yaml")
     }
+    /// k3s reads every `*.yaml` here after config.yaml (its `config.yaml.d`).
+    pub fn k3s_config_dropin_dir(&self) -> Utf8PathBuf {
+        self.k3s_config_dir().join("config.yaml.d")
+    }
     pub fn kubeconfig(&self) -> Utf8PathBuf {
         self.host(K3S_KUBECONFIG)
+    }
+    /// The server token k3s writes: `K10<CA hash>::server:<secret>`; joins servers, never expires.
+    pub fn k3s_server_token(&self) -> Utf8PathBuf {
+        self.k3s_data_dir().join("server/token")
     }
     pub fn k3s_data_dir(&self) -> Utf8PathBuf {
         self.host(K3S_DATA_DIR)

@@ -73,10 +73,13 @@ fn node_and_join_refuse_bad_input_with_their_exit_codes_and_never_the_token() {
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(text(&o).contains("truncated"), "{}", text(&o));
     assert!(!text(&o).contains("very-secret"), "the token was printed: {}", text(&o));
-    // A server is not built in this version: a failure that says so.
-    let o = root.run(&["node", "add", "--role", "server", "--out", "x.json"]);
+    // A server's join file holds the server token, which does not expire: --ttl is refused.
+    let o = root.run(&["node", "add", "--role", "server", "--ttl", "1h", "--out", "x.json"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("not built in this version"), "{}", text(&o));
+    assert!(text(&o).contains("--ttl is for agents"), "{}", text(&o));
+    let o = root.run(&["node", "add", "--role", "server", "--out", "x.json", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("runs on a server"), "{}", text(&o));
     // node add on a machine without floppies says where it runs.
     let o = root.run(&["node", "add", "--out", "x.json", "--dry-run"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -108,6 +111,7 @@ fn uninstall_dry_run_lists_the_undo_steps_in_reverse() {
     let t = text(&o);
     let numbered: Vec<&str> = t.lines().map(str::trim_start).filter(|l| l.split_once(". ").is_some_and(|(n, _)| n.parse::<u32>().is_ok())).collect();
     assert!(numbered.first().is_some_and(|l| l.starts_with("1. floppies-on-path")), "the PATH link is undone first: {t}");
+    assert!(numbered.get(1).is_some_and(|l| l.starts_with("2. embedded-etcd")), "then the move to etcd node add may have made: {t}");
     assert!(numbered.last().is_some_and(|l| l.starts_with(&format!("{}. preflight", numbered.len()))), "preflight last: {t}");
     assert!(t.contains("keeping data"));
     assert!(!root.0.join("var").exists(), "a dry run writes nothing");

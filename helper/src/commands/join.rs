@@ -1,4 +1,5 @@
-//! `join FILE`: this machine joins the cluster a join file names, as an agent.
+//! `join FILE`: this machine joins the cluster a join file names, as an agent
+//! or as a server (a member of embedded etcd).
 //! The file is read and every problem with it reported before anything else;
 //! then the join steps run as install's do (journalled, resumable, undone by
 //! uninstall).
@@ -32,9 +33,7 @@ pub fn read_join_file(path: &camino::Utf8Path) -> Result<JoinFile> {
 
 pub fn run(ctx: &Ctx, args: &JoinArgs) -> Result<()> {
     let file = read_join_file(&args.file)?;
-    if file.role == NodeRole::Server {
-        bail!(not_built("joining as a server (embedded etcd)"));
-    }
+    let role = file.role.name();
     // As install: the manifest now, the payload verified while unpack extracts it.
     let bundle = Bundle::from_arg(ctx.global.bundle.as_deref(), "join")?;
     let manifest = bundle.manifest()?;
@@ -64,9 +63,10 @@ pub fn run(ctx: &Ctx, args: &JoinArgs) -> Result<()> {
         cx.journal = journal;
         let plan = steps::plan(&cx, &all);
         let title = format!(
-            "Join plan: this machine ({}) joins {} as an agent, floppies {}:",
+            "Join plan: this machine ({}) joins {} as {}, floppies {}:",
             steps::join::node_name(),
             file.servers.join(", "),
+            article(file.role),
             bundle.header.version
         );
         ctx.out.data(&json!({ "preflight": report, "plan": plan, "changed": false }), || format!("{}\n{}", report.render(), steps::render_plan(&title, &plan)));
@@ -82,18 +82,22 @@ pub fn run(ctx: &Ctx, args: &JoinArgs) -> Result<()> {
     let mut cx = InstallCx { out: ctx.out, layout, bundle: Some(&bundle), manifest: Some(manifest), opts, journal };
     let outcome = steps::run_install(&mut cx, &all)?;
     let node = steps::join::node_name();
-    ctx.out.data(&json!({ "node": node, "role": "agent", "servers": file.servers, "changed": outcome.changed, "unchanged": outcome.unchanged }), || {
+    ctx.out.data(&json!({ "node": node, "role": role, "servers": file.servers, "changed": outcome.changed, "unchanged": outcome.unchanged }), || {
         let head = if outcome.changed.is_empty() {
-            format!("This machine ({node}) is an agent of the cluster at {} and Ready: unchanged.", file.servers.join(", "))
+            format!("This machine ({node}) is {} of the cluster at {} and Ready: unchanged.", article(file.role), file.servers.join(", "))
         } else {
-            format!("This machine ({node}) joined the cluster at {} as an agent and is Ready.", file.servers.join(", "))
+            format!("This machine ({node}) joined the cluster at {} as {} and is Ready.", file.servers.join(", "), article(file.role))
+        };
+        let leave = match file.role {
+            NodeRole::Agent => format!("sudo floppies uninstall, then 'sudo floppies node remove {node}' on a server"),
+            NodeRole::Server => format!("'sudo floppies node remove {node}' on another server (etcd forgets this member), then sudo floppies uninstall"),
         };
         format!(
             "{head}
   On a server:  sudo floppies node list
   Delete the join file now: rm {}   (it holds the cluster's token)
   Status here:  sudo floppies status
-  To leave:     sudo floppies uninstall, then 'sudo floppies node remove {node}' on a server",
+  To leave:     {leave}",
             args.file
         )
     });
@@ -115,20 +119,23 @@ fn refuse_other_installation(existing: Option<&Journal>, bundle: &Bundle) -> Res
     Ok(())
 }
 
-/// A part of adding machines this version does not do: exit 1, saying so.
-pub fn not_built(what: &str) -> Failure {
-    Failure::new(ExitCode::Failed, format!("{what} is not built in this version of floppies; nothing was changed"))
-        .help("add agents for now ('--role agent'); docs/operations.md, 'Adding a machine', says what more servers will bring")
+fn article(role: NodeRole) -> &'static str {
+    match role {
+        NodeRole::Agent => "an agent",
+        NodeRole::Server => "a server",
+    }
 }
 
 /// Used by uninstall: what to tell the administrator of a joined machine.
 pub fn leave_hint(journal: &Journal) -> Option<String> {
-    steps::is_joined(journal).then(|| {
-        format!(
-            "This machine was an agent of the cluster at {}: on a server, run 'sudo floppies node remove {}' so the cluster forgets it.",
-            steps::join::joined_servers(journal).join(", "),
-            steps::join::node_name()
-        )
+    let role = steps::join::joined_role(journal)?;
+    let servers = steps::join::joined_servers(journal).join(", ");
+    let node = steps::join::node_name();
+    Some(match role {
+        NodeRole::Agent => format!("This machine was an agent of the cluster at {servers}: on a server, run 'sudo floppies node remove {node}' so the cluster forgets it."),
+        NodeRole::Server => format!(
+            "This machine was a server of the cluster at {servers}: if 'sudo floppies node remove {node}' has not been run on another server yet, run it now, so etcd forgets this member."
+        ),
     })
 }
 

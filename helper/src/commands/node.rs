@@ -29,45 +29,57 @@ pub fn own_node_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase()
 }
 
-/// The installation on this host, which must be a server (not a joined agent).
+/// The installation on this host, which must be a server (installed, or joined as a server), not an agent.
 fn server_journal(layout: &Layout, command: &str) -> Result<Journal> {
     let Some(journal) = Journal::load(&layout.state_file())? else {
         bail!(Failure::new(ExitCode::Failed, format!("floppies is not installed on this machine; '{command}' runs on a server of the cluster"))
             .help("run it on the machine you installed first ('sudo sh floppies-installer.run install' makes one)"));
     };
-    if crate::steps::is_joined(&journal) {
+    if crate::steps::join::joined_role(&journal) == Some(NodeRole::Agent) {
         bail!(Failure::new(ExitCode::Failed, format!("this machine is an agent of a cluster; '{command}' runs on a server"))
             .help("run it on the machine you installed first"));
     }
     Ok(journal)
 }
 
+/// The default lifetime of an agent's join file.
+const DEFAULT_TTL: u64 = 24 * 3600;
+
 fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
-    if args.role == NodeRole::Server {
-        bail!(super::join::not_built("adding a server (moving the first server to embedded etcd with cluster-init)"));
+    let server_role = args.role == NodeRole::Server;
+    if server_role && args.ttl.is_some() {
+        bail!(Failure::new(ExitCode::Failed, "--ttl is for agents: a server joins with the cluster's server token, which does not expire")
+            .help("leave out --ttl, and delete the join file once the server has joined"));
     }
     let journal = server_journal(ctx.layout, "node add")?;
+    let ttl = args.ttl.unwrap_or(DEFAULT_TTL);
     let address = match args.address {
         Some(a) => a.to_string(),
         None => default_address()?,
     };
-    let server = match address.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(_)) => format!("https://[{address}]:{K3S_PORT}"),
-        _ => format!("https://{address}:{K3S_PORT}"),
-    };
+    let server = server_url(&address);
     if !ctx.global.dry_run {
         require_root("node add")?;
     }
-    let plan = json!({
-        "out": args.out, "role": args.role.name(), "servers": [server.clone()],
+    let to_etcd = server_role && !runs_etcd(ctx.layout, &journal);
+    let servers = cluster_servers(ctx.layout, &server);
+    let mut plan = json!({
+        "out": args.out, "role": args.role.name(), "servers": servers,
         "bundle": { "version": journal.version, "build": journal.build },
+        "embedded_etcd": if to_etcd { "move this server to embedded etcd first (restarts k3s)" } else if server_role { "already on embedded etcd" } else { "not needed" },
     });
     if ctx.global.dry_run {
         ctx.out.data(&json!({ "plan": plan, "changed": false }), || {
+            let etcd = if to_etcd {
+                format!("First move this server to embedded etcd: write {} (cluster-init: true) and restart k3s (the app pauses until it is back).\n", crate::steps::etcd::dropin_path(ctx.layout))
+            } else {
+                String::new()
+            };
             format!(
-                "Would write the join file {} (mode 0600): role {}, server {server}, floppies {} build {}; the token is never shown.\nNothing was changed (--dry-run).",
+                "{etcd}Would write the join file {} (mode 0600): role {}, servers {}, floppies {} build {}; the token is never shown.\nNothing was changed (--dry-run).",
                 args.out,
                 args.role.name(),
+                servers.join(", "),
                 journal.version,
                 short(&journal.build)
             )
@@ -83,36 +95,121 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
         bail!(Failure::new(ExitCode::Failed, "the installation does not record its build (installed by an older floppies)")
             .help("install this bundle again ('sudo sh floppies-installer.run install'), then run node add"));
     }
+    if to_etcd {
+        move_to_etcd(ctx, journal.clone(), args.wait_timeout)?;
+        plan["embedded_etcd"] = json!("moved this server to embedded etcd");
+    }
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let token = bootstrap_token(ctx.layout, args.ttl, &args.out)?;
+    let (token, expires_at) =
+        if server_role { (server_token(ctx.layout)?, None) } else { (bootstrap_token(ctx.layout, ttl, &args.out)?, Some((secs + ttl).to_string())) };
     let file = JoinFile {
         kind: KIND.into(),
         format: FORMAT,
         role: args.role,
-        servers: vec![server.clone()],
+        servers: servers.clone(),
         token,
         bundle: BundleId { version: journal.version.clone(), build: journal.build.clone() },
         created_by: own_node_name(),
         created_at: secs.to_string(),
-        expires_at: Some((secs + args.ttl).to_string()),
+        expires_at,
     };
     write_join_file(&args.out, &file.to_text())?;
     ctx.out.data(&json!({ "written": plan, "changed": true }), || {
+        let (what, lifetime, reach) = if server_role {
+            (
+                "it holds the cluster's server token, which joins servers, never expires and unlocks the cluster's bootstrap data: treat it like the cluster's master key",
+                "It does not expire: delete it as soon as the new server has joined.".to_string(),
+                "The new machine must reach every server on 6443/tcp and 2379-2380/tcp; the servers must reach it on 2379-2380/tcp, 10250/tcp and 8472/udp.",
+            )
+        } else {
+            (
+                "it holds a token that joins machines as agents: treat it like a password",
+                format!("It works until {} (UTC), {} from now; after that, make a new one.", crate::joinfile::utc(secs + ttl), human_duration(ttl)),
+                "The new machine must reach the servers on 6443/tcp; the servers must reach it on 10250/tcp and 8472/udp.",
+            )
+        };
         format!(
-            "Wrote the join file {out} (readable by root only; it holds a token that joins machines as agents: treat it like a password).
-It works until {expires} (UTC), {ttl} from now; after that, make a new one.
+            "Wrote the join file {out} (readable by root only; {what}).
+{lifetime}
 Next:
   1. Copy floppies-installer.run (floppies {version}, this very build) and {out} to the new machine.
   2. On the new machine:  sudo sh floppies-installer.run join {out}
   3. Delete {out} here, there, and from whatever carried it.
-The new machine must reach {server} (6443/tcp); this server must reach it on 10250/tcp and 8472/udp.",
+{reach}",
             out = args.out,
             version = journal.version,
-            expires = crate::joinfile::utc(secs + args.ttl),
-            ttl = human_duration(args.ttl),
         )
     });
     Ok(())
+}
+
+fn server_url(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => format!("https://[{address}]:{K3S_PORT}"),
+        _ => format!("https://{address}:{K3S_PORT}"),
+    }
+}
+
+/// True when this server runs embedded etcd: moved there by node add, or joined as a server.
+fn runs_etcd(layout: &Layout, journal: &Journal) -> bool {
+    crate::steps::etcd::on_etcd(layout) || crate::steps::join::joined_role(journal) == Some(NodeRole::Server)
+}
+
+/// This server's URL first, then every other server's, as the cluster lists
+/// them (the new machine checks each, and opens its firewall to each).
+fn cluster_servers(layout: &Layout, own: &str) -> Vec<String> {
+    let mut servers = vec![own.to_string()];
+    if let Ok(list) = kube::get_json(layout, &["nodes", "--request-timeout=10s"]) {
+        for url in server_addresses(&list, &own_node_name()).iter().map(|a| server_url(a)) {
+            if !servers.contains(&url) {
+                servers.push(url);
+            }
+        }
+    }
+    servers
+}
+
+/// The InternalIP of every server node but OWN.
+pub fn server_addresses(list: &Value, own: &str) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["metadata"]["name"].as_str() != Some(own))
+        .filter(|n| n["metadata"]["labels"].get("node-role.kubernetes.io/control-plane").is_some())
+        .filter_map(|n| n["status"]["addresses"].as_array()?.iter().find(|a| a["type"] == "InternalIP")?["address"].as_str().map(String::from))
+        .collect()
+}
+
+/// Moves this server to embedded etcd as a journalled step, under the install lock.
+fn move_to_etcd(ctx: &Ctx, journal: Journal, wait_timeout: u64) -> Result<()> {
+    let taken = crate::preflight::network::etcd_ports_in_use();
+    if !taken.is_empty() {
+        bail!(Failure::new(ExitCode::Preflight, format!("embedded etcd needs ports another program holds: {}; nothing was changed", taken.join(", ")))
+            .help("stop that program (find it with 'sudo ss -ltnp'), then run node add again"));
+    }
+    let _lock = crate::lock::acquire(&ctx.layout.lock_file())?;
+    runner::log_to(&ctx.layout.log_file("node-add"))?;
+    let opts = crate::steps::InstallOptions { ufw: crate::steps::UfwMode::Leave, wait_timeout, tls: None };
+    let mut cx = crate::steps::InstallCx { out: ctx.out, layout: ctx.layout, bundle: None, manifest: None, opts, journal };
+    crate::steps::run_install(&mut cx, &[Box::new(crate::steps::etcd::EmbeddedEtcd)])?;
+    Ok(())
+}
+
+/// The cluster's server token as k3s wrote it (`K10<CA hash>::server:<secret>`), checked, never logged.
+fn server_token(layout: &Layout) -> Result<String> {
+    let path = layout.k3s_server_token();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::new(ExitCode::Failed, format!("could not read k3s's server token '{path}': {e}")).help("run 'sudo floppies diagnose' and send the bundle")
+    })?;
+    let token = text.trim().to_string();
+    match parse_token(&token) {
+        Ok(t) if matches!(t.credentials, Credentials::Password { .. }) => Ok(token),
+        Ok(_) => bail!(Failure::new(ExitCode::Failed, format!("'{path}' holds a bootstrap token, not the server token"))
+            .help("run 'sudo floppies diagnose' and send the bundle")),
+        Err(e) => bail!(Failure::new(ExitCode::Failed, format!("'{path}' is not a token in k3s's secure form: {e}"))
+            .help("run 'sudo floppies diagnose' and send the bundle")),
+    }
 }
 
 /// Writes the join file as a new file, mode 0600, in a directory no other
@@ -265,14 +362,15 @@ fn remove(ctx: &Ctx, name: &str) -> Result<()> {
         let names: Vec<&str> = known.iter().map(|r| r.name.as_str()).collect();
         bail!(Failure::new(ExitCode::Failed, format!("the cluster has no node '{name}' (it has: {})", names.join(", "))).help("see 'sudo floppies node list'"));
     };
-    if node.role == "server" {
-        bail!(super::join::not_built("removing a server (and its etcd member)"));
-    }
-    let plan = [
+    let servers = known.iter().filter(|r| r.role == "server").count();
+    let mut plan = vec![
         format!("cordon {name}: no new pods there"),
         format!("drain {name}: move its pods away (at most 120 s; a machine that is gone cannot answer, and is deleted anyway)"),
         format!("delete node {name}: the cluster forgets it"),
     ];
+    if node.role == "server" {
+        plan.push(format!("k3s removes {name}'s etcd member when its node is deleted; {}", quorum_after(servers - 1)));
+    }
     if ctx.global.dry_run {
         ctx.out.data(&json!({ "plan": plan, "changed": false }), || format!("Would:\n  {}\nNothing was changed (--dry-run).", plan.join("\n  ")));
         return Ok(());
@@ -286,10 +384,24 @@ fn remove(ctx: &Ctx, name: &str) -> Result<()> {
         ctx.out.warn(format!("{name} could not be drained ({}); deleting it anyway, its pods start elsewhere", floppies_format::error::render(e)));
     }
     kubectl(ctx.layout, &["delete", "node", name])?;
-    ctx.out.data(&json!({ "removed": name, "drained": drained.is_ok(), "changed": true }), || {
-        format!("{name} is no longer part of the cluster. If floppies is still installed there, run 'sudo floppies uninstall' on it.")
+    let left = (node.role == "server").then(|| quorum_after(servers - 1));
+    ctx.out.data(&json!({ "removed": name, "drained": drained.is_ok(), "servers_left": left.as_ref().map(|_| servers - 1), "changed": true }), || {
+        let mut text = format!("{name} is no longer part of the cluster. If floppies is still installed there, run 'sudo floppies uninstall' on it.");
+        if let Some(l) = &left {
+            text.push_str(&format!("\nThe cluster's etcd {l}."));
+        }
+        text
     });
     Ok(())
+}
+
+/// What N servers on embedded etcd survive: etcd needs a majority of its members.
+pub fn quorum_after(n: usize) -> String {
+    match n {
+        0 | 1 => format!("{n} server left: it survives no loss"),
+        2 => "2 servers left: they survive no loss (etcd needs both); add a third".to_string(),
+        n => format!("{n} servers left: they survive the loss of {}", (n - 1) / 2),
+    }
 }
 
 fn short(sha: &str) -> &str {
@@ -327,6 +439,29 @@ mod tests {
         assert!(lines[0].starts_with("NAME"), "{text}");
         assert!(lines[1].starts_with("server  server  Ready "), "{text}");
         assert!(lines[2].starts_with("agent   agent   NotReady,SchedulingDisabled"), "{text}");
+    }
+
+    #[test]
+    fn server_addresses_are_the_other_control_plane_nodes() {
+        let list: Value = serde_json::from_str(
+            r#"{"items":[
+            {"metadata":{"name":"one","labels":{"node-role.kubernetes.io/control-plane":"true"}},"status":{"addresses":[{"type":"InternalIP","address":"10.0.0.1"}]}},
+            {"metadata":{"name":"two","labels":{"node-role.kubernetes.io/control-plane":"true"}},"status":{"addresses":[{"type":"Hostname","address":"two"},{"type":"InternalIP","address":"10.0.0.2"}]}},
+            {"metadata":{"name":"agent","labels":{}},"status":{"addresses":[{"type":"InternalIP","address":"10.0.0.3"}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(server_addresses(&list, "one"), ["10.0.0.2"]);
+        assert_eq!(server_addresses(&list, "nobody"), ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(server_url("fd00::1"), "https://[fd00::1]:6443");
+    }
+
+    #[test]
+    fn quorum_is_a_majority() {
+        assert!(quorum_after(1).contains("no loss"));
+        assert!(quorum_after(2).contains("no loss"), "two servers survive nothing one would not");
+        assert!(quorum_after(3).ends_with("the loss of 1"));
+        assert!(quorum_after(4).ends_with("the loss of 1"));
+        assert!(quorum_after(5).ends_with("the loss of 2"));
     }
 
     #[test]

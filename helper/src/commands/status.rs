@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if service != "active" {
         problems.push(format!("the k3s service is {service}"));
     }
-    if crate::steps::is_joined(&journal) {
+    if crate::steps::join::joined_role(&journal) == Some(crate::joinfile::NodeRole::Agent) {
         return agent_status(ctx, &journal, problems, service);
     }
     let mut machines = Vec::new();
@@ -94,7 +94,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
 fn agent_status(ctx: &Ctx, journal: &Journal, mut problems: Vec<String>, service: String) -> Result<()> {
     use crate::steps::join;
     let servers = join::joined_servers(journal);
-    let node = match join::own_node_ready(ctx.layout) {
+    let node = match join::own_node_ready(ctx.layout, crate::joinfile::NodeRole::Agent) {
         Ok(true) => "Ready",
         Ok(false) => {
             problems.push("this node is not Ready in the cluster".into());

@@ -20,12 +20,9 @@ pub fn run(ctx: &Ctx, args: &UninstallArgs) -> Result<()> {
         return Ok(());
     }
     require_root("uninstall")?;
-    if let Some(others) = recorded.as_ref().filter(|j| !steps::is_joined(j)).and_then(|_| other_machines(ctx)) {
-        confirm(
-            ctx,
-            &format!("This machine is the cluster's server; without it these machines are left without a cluster: {}. Continue?", others.join(", ")),
-            "sudo floppies uninstall",
-        )?;
+    let server = recorded.as_ref().is_some_and(|j| steps::join::joined_role(j) != Some(crate::joinfile::NodeRole::Agent));
+    if let Some(others) = server.then(|| other_machines(ctx)).flatten() {
+        confirm(ctx, &leaving_server_question(&others), "sudo floppies uninstall")?;
     }
     if !args.keep_data && ctx.layout.data_dir().exists() {
         confirm(ctx, &format!("This deletes all customer data and credentials under {DATA_DIR}. Continue?"), "sudo floppies uninstall")?;
@@ -80,19 +77,58 @@ pub fn remove(ctx: &Ctx, journal: Journal, opts: UninstallOptions) -> Result<()>
 fn steps_of(journal: Option<&Journal>) -> Vec<Box<dyn steps::Step>> {
     match journal {
         Some(j) if steps::is_joined(j) => steps::join_steps(None, steps::UfwMode::Keep),
-        _ => steps::install_steps(),
+        _ => steps::server_undo_steps(),
     }
 }
 
-/// The other machines of this server's cluster (name and state), if k3s answers and there are any.
-fn other_machines(ctx: &Ctx) -> Option<Vec<String>> {
+/// The other machines of this server's cluster, if k3s answers and there are any.
+fn other_machines(ctx: &Ctx) -> Option<Vec<super::node::NodeRow>> {
     // Bounded: an uninstall of a broken host must not hang on its API.
     let list = crate::kube::get_json(ctx.layout, &["nodes", "--request-timeout=10s"]).ok()?;
     let own = super::node::own_node_name();
-    let others: Vec<String> = super::node::rows(&list, &own, "")
-        .into_iter()
-        .filter(|r| r.name != own)
-        .map(|r| format!("{} ({}, {})", r.name, r.role, if r.ready { "Ready" } else { "NotReady" }))
-        .collect();
+    let others: Vec<_> = super::node::rows(&list, &own, "").into_iter().filter(|r| r.name != own).collect();
     (!others.is_empty()).then_some(others)
+}
+
+/// What uninstall asks on a server that other machines depend on.
+fn leaving_server_question(others: &[super::node::NodeRow]) -> String {
+    let named = |rows: &mut dyn Iterator<Item = &super::node::NodeRow>| {
+        rows.map(|r| format!("{} ({}, {})", r.name, r.role, if r.ready { "Ready" } else { "NotReady" })).collect::<Vec<_>>().join(", ")
+    };
+    let servers = others.iter().filter(|r| r.role == "server").count();
+    if servers == 0 {
+        return format!("This machine is the cluster's server; without it these machines are left without a cluster: {}. Continue?", named(&mut others.iter()));
+    }
+    let own = super::node::own_node_name();
+    format!(
+        "This machine is one of the cluster's {} servers (the others: {}). Its etcd member stays until 'sudo floppies node remove {own}' runs on another server: \
+         do that first (then {}). Continue anyway?",
+        servers + 1,
+        named(&mut others.iter().filter(|r| r.role == "server")),
+        super::node::quorum_after(servers)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::node::NodeRow;
+    use super::*;
+
+    fn row(name: &str, role: &'static str) -> NodeRow {
+        NodeRow { name: name.into(), role, ready: true, schedulable: true, k3s: "v1".into(), bundle: "1".into() }
+    }
+
+    #[test]
+    fn the_last_server_names_the_machines_it_orphans() {
+        let q = leaving_server_question(&[row("agent", "agent")]);
+        assert!(q.contains("the cluster's server") && q.contains("agent (agent, Ready)"), "{q}");
+    }
+
+    #[test]
+    fn one_of_several_servers_is_told_to_remove_its_member_first() {
+        let q = leaving_server_question(&[row("two", "server"), row("three", "server"), row("agent", "agent")]);
+        assert!(q.contains("one of the cluster's 3 servers") && q.contains("two (server, Ready), three (server, Ready)"), "{q}");
+        assert!(q.contains("node remove") && q.contains("2 servers left"), "{q}");
+        assert!(!q.contains("agent (agent"), "the agents keep their cluster: {q}");
+    }
 }

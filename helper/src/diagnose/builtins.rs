@@ -44,11 +44,16 @@ fn installed(layout: &Layout) -> bool {
     Journal::load(&layout.state_file()).ok().flatten().is_some()
 }
 
-/// An agent (joined with a join file) or a server (installed, or nothing yet).
+/// An agent (joined with a join file), a server on etcd (joined as one, or moved by node add), or a server on sqlite (installed, or nothing yet).
 fn role(layout: &Layout) -> preflight::network::Role {
     match Journal::load(&layout.state_file()).ok().flatten() {
-        Some(j) if crate::steps::is_joined(&j) => preflight::network::Role::Agent,
-        _ => preflight::network::Role::Server,
+        Some(j) => match crate::steps::join::joined_role(&j) {
+            Some(crate::joinfile::NodeRole::Agent) => preflight::network::Role::Agent,
+            Some(crate::joinfile::NodeRole::Server) => preflight::network::Role::EtcdServer,
+            None if crate::steps::etcd::on_etcd(layout) => preflight::network::Role::EtcdServer,
+            None => preflight::network::Role::Server,
+        },
+        None => preflight::network::Role::Server,
     }
 }
 

@@ -15,27 +15,35 @@ pub struct Port {
     pub user: &'static str,
     /// Bound only where the control plane runs.
     pub servers_only: bool,
+    /// Bound only by a server on embedded etcd.
+    pub etcd_only: bool,
 }
 
 const fn tcp(number: u16, user: &'static str) -> Port {
-    Port { number, udp: false, user, servers_only: false }
+    Port { number, udp: false, user, servers_only: false, etcd_only: false }
 }
 
 const fn server_tcp(number: u16, user: &'static str) -> Port {
-    Port { number, udp: false, user, servers_only: true }
+    Port { number, udp: false, user, servers_only: true, etcd_only: false }
+}
+
+const fn etcd_tcp(number: u16, user: &'static str) -> Port {
+    Port { number, udp: false, user, servers_only: true, etcd_only: true }
 }
 
 /// The machine's part in the cluster, which decides the ports it binds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// `install`: the control plane, the kubelet and the app's ingress.
+    /// `install`: the control plane (on sqlite), the kubelet and the app's ingress.
     Server,
+    /// `join` of a server, or a server moved to embedded etcd: also etcd's ports.
+    EtcdServer,
     /// `join`: a kubelet and what every node runs (docs/upstream.md row 40).
     Agent,
 }
 
-/// What a k3s v1.35 node with its defaults binds (sqlite datastore, so no
-/// etcd 2379/2380; flannel's vxlan backend, so no wireguard ports), and the
+/// What a k3s v1.35 node with its defaults binds (etcd's 2379/2380 only on a
+/// server on embedded etcd; flannel's vxlan backend, so no wireguard ports), and the
 /// app's HTTP and HTTPS, which ServiceLB's pods hold on every node. On an
 /// agent, 6444 is k3s's local load balancer for the supervisor
 /// (`--lb-server-port`), which a server's kube-apiserver holds instead.
@@ -50,23 +58,38 @@ pub const PORTS: &[Port] = &[
     server_tcp(10258, "k3s cloud-controller-manager"),
     server_tcp(10259, "kube-scheduler"),
     tcp(10010, "containerd's CRI stream server"),
-    Port { number: 8472, udp: true, user: "flannel vxlan", servers_only: false },
+    Port { number: 8472, udp: true, user: "flannel vxlan", servers_only: false, etcd_only: false },
+    etcd_tcp(2379, "embedded etcd (clients)"),
+    etcd_tcp(2380, "embedded etcd (peers)"),
     tcp(80, "the application (HTTP, ServiceLB on every node)"),
     tcp(443, "the application (HTTPS, ServiceLB on every node)"),
 ];
 
 /// The ports a machine of this role needs free.
 pub fn ports_for(role: Role) -> impl Iterator<Item = &'static Port> {
-    PORTS.iter().filter(move |p| role == Role::Server || !p.servers_only)
+    PORTS.iter().filter(move |p| match role {
+        Role::EtcdServer => true,
+        Role::Server => !p.etcd_only,
+        Role::Agent => !p.servers_only,
+    })
+}
+
+/// The listening TCP ports of this host.
+fn listening_now() -> BTreeSet<u16> {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().flat_map(|t| listening_ports(&std::fs::read_to_string(t).unwrap_or_default())).collect()
+}
+
+/// Etcd's ports another program holds (`node add --role server` checks them
+/// before it moves a running server to etcd, when k3s holds all the others).
+pub fn etcd_ports_in_use() -> Vec<String> {
+    let taken = listening_now();
+    PORTS.iter().filter(|p| p.etcd_only && taken.contains(&p.number)).map(|p| format!("{} ({})", name(p), p.user)).collect()
 }
 
 pub fn checks(installed: bool, role: Role, facts: &mut Facts) -> Vec<Check> {
     let read = |t: &str| std::fs::read_to_string(t).unwrap_or_default();
-    let mut tcp = BTreeSet::new();
+    let tcp = listening_now();
     let mut udp = BTreeSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        tcp.extend(listening_ports(&read(table)));
-    }
     for table in ["/proc/net/udp", "/proc/net/udp6"] {
         udp.extend(bound_ports(&read(table)));
     }
@@ -210,6 +233,19 @@ mod tests {
         assert_eq!(ports(&none, &udp, false, Role::Agent).result, super::super::Verdict::Fail, "an agent needs flannel's 8472/udp");
         let free = ports(&none, &none, false, Role::Agent);
         assert!(!free.message.contains("6443") && free.message.contains("10250"), "{}", free.message);
+    }
+
+    #[test]
+    fn etcd_ports_are_a_joining_servers_only() {
+        let none = BTreeSet::new();
+        let etcd: BTreeSet<u16> = [2379, 2380].into_iter().collect();
+        assert_eq!(ports(&etcd, &none, false, Role::Server).result, super::super::Verdict::Pass, "a sqlite server binds no etcd port");
+        assert_eq!(ports(&etcd, &none, false, Role::Agent).result, super::super::Verdict::Pass, "an agent runs no etcd");
+        let c = ports(&etcd, &none, false, Role::EtcdServer);
+        assert_eq!(c.result, super::super::Verdict::Fail);
+        assert!(c.message.contains("2379 (embedded etcd (clients))") && c.message.contains("2380 (embedded etcd (peers))"), "{}", c.message);
+        let control_plane: BTreeSet<u16> = [6443].into_iter().collect();
+        assert_eq!(ports(&control_plane, &none, false, Role::EtcdServer).result, super::super::Verdict::Fail, "a server needs 6443");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::{baseline, k3s_service, network, on_path, stage, unpack, InstallCx, Step, UfwMode, UninstallCx};
 use crate::files::{private_dir, write_private};
-use crate::joinfile::{server_host_port, JoinFile};
+use crate::joinfile::{server_host_port, JoinFile, NodeRole};
 use crate::journal::Journal;
 use crate::layout::{Layout, K3S_UNIT};
 use crate::preflight;
@@ -39,10 +39,10 @@ pub fn join_steps(file: Option<&JoinFile>, ufw: UfwMode) -> Vec<Box<dyn Step>> {
         Box::new(unpack::Unpack),
         Box::new(network::Network),
         Box::new(JoinFirewall { file: file.clone(), ufw }),
-        Box::new(JoinStage(file)),
+        Box::new(JoinStage(file.clone())),
         Box::new(baseline::HostBaseline),
-        Box::new(JoinService),
-        Box::new(JoinWait),
+        Box::new(JoinService(role_of(&file))),
+        Box::new(JoinWait(role_of(&file))),
         Box::new(on_path::OnPath),
     ]
 }
@@ -50,6 +50,16 @@ pub fn join_steps(file: Option<&JoinFile>, ufw: UfwMode) -> Vec<Box<dyn Step>> {
 /// True when the journal is a joined machine's.
 pub fn is_joined(journal: &Journal) -> bool {
     journal.entry(FIREWALL_STEP).is_some() || journal.entry("join-stage").is_some()
+}
+
+/// The role a joined machine joined as (None: not joined; a journal from
+/// before servers could join has no role, and was an agent).
+pub fn joined_role(journal: &Journal) -> Option<NodeRole> {
+    if !is_joined(journal) {
+        return None;
+    }
+    let role = [FIREWALL_STEP, "join-stage"].iter().find_map(|s| journal.entry(s).and_then(|e| e.record["role"].as_str().map(String::from)));
+    Some(if role.as_deref() == Some("server") { NodeRole::Server } else { NodeRole::Agent })
 }
 
 /// The servers a joined machine was pointed at, from its journal.
@@ -61,6 +71,11 @@ pub fn joined_servers(journal: &Journal) -> Vec<String> {
         .iter()
         .filter_map(|s| s.as_str().map(String::from))
         .collect()
+}
+
+/// The role a join file asks for (uninstall, with no file, needs only the undos, the same for both).
+fn role_of(file: &Option<JoinFile>) -> NodeRole {
+    file.as_ref().map(|f| f.role).unwrap_or(NodeRole::Agent)
 }
 
 fn need<'a>(file: &'a Option<JoinFile>, step: &str) -> Result<&'a JoinFile> {
@@ -111,9 +126,18 @@ impl Step for JoinPreflight {
 /// Install's checks, the ufw line saying what join adds, then the join checks.
 pub fn join_report(cx: &InstallCx, file: &JoinFile) -> preflight::Report {
     let installed = cx.journal.entry("k3s-service").is_some();
-    let mut report = preflight::run_as(cx.layout, cx.manifest.as_ref(), installed, preflight::network::Role::Agent);
+    let role = match file.role {
+        NodeRole::Agent => preflight::network::Role::Agent,
+        NodeRole::Server => preflight::network::Role::EtcdServer,
+    };
+    let mut report = preflight::run_as(cx.layout, cx.manifest.as_ref(), installed, role);
     for c in report.checks.iter_mut().filter(|c| c.id == "ufw" && c.result == preflight::Verdict::Fixable) {
-        c.message = "ufw is active: join adds rules for 10250/tcp and 8472/udp from the servers' addresses, tagged 'floppies'".into();
+        c.message = match file.role {
+            NodeRole::Agent => "ufw is active: join adds rules for 10250/tcp and 8472/udp from the servers' addresses, tagged 'floppies'".into(),
+            NodeRole::Server => {
+                "ufw is active: join adds 6443/tcp from anyone and 2379-2380/tcp, 10250/tcp, 8472/udp from the servers' addresses, tagged 'floppies'".into()
+            }
+        };
     }
     let (version, build) = cx.bundle.map(|b| (b.header.version.clone(), b.header.payload_sha256.clone())).unwrap_or_default();
     report.checks.extend(preflight::join::checks(file, &version, &build));
@@ -133,6 +157,26 @@ pub fn agent_rules(servers: &[String]) -> Vec<Vec<String>> {
     rules
 }
 
+/// The ufw rules a server needs: an agent's, etcd's client and peer ports
+/// from each server, and the API from anyone (agents and administrators), as install opens it.
+pub fn server_rules(servers: &[String]) -> Vec<Vec<String>> {
+    let mut rules = vec![["allow", "6443/tcp"].iter().map(|w| w.to_string()).collect()];
+    rules.extend(agent_rules(servers));
+    for s in servers {
+        let Ok((host, _)) = server_host_port(s) else { continue };
+        rules.push(["allow", "from", host.as_str(), "to", "any", "port", "2379:2380", "proto", "tcp"].iter().map(|w| w.to_string()).collect());
+    }
+    rules
+}
+
+/// The rules of the join file's role.
+fn role_rules(file: &JoinFile) -> Vec<Vec<String>> {
+    match file.role {
+        NodeRole::Agent => agent_rules(&file.servers),
+        NodeRole::Server => server_rules(&file.servers),
+    }
+}
+
 /// Step 4: where ufw is active and kept, the rules the role needs, tagged and recorded.
 pub struct JoinFirewall {
     file: Option<JoinFile>,
@@ -143,7 +187,7 @@ impl JoinFirewall {
     fn missing(&self) -> Result<Vec<Vec<String>>> {
         let file = need(&self.file, FIREWALL_STEP)?;
         let added = runner::run("ufw", &["show", "added"])?.stdout;
-        Ok(agent_rules(&file.servers).into_iter().filter(|r| !crate::host::ufw::has_rule(&added, &r.iter().map(String::as_str).collect::<Vec<_>>())).collect())
+        Ok(role_rules(file).into_iter().filter(|r| !crate::host::ufw::has_rule(&added, &r.iter().map(String::as_str).collect::<Vec<_>>())).collect())
     }
     fn active(cx: &InstallCx) -> bool {
         serde_json::from_value::<preflight::Facts>(cx.record("preflight")).unwrap_or_default().ufw_active
@@ -155,14 +199,14 @@ impl Step for JoinFirewall {
         FIREWALL_STEP
     }
     fn summary(&self) -> &'static str {
-        "where ufw is on: allow 10250/tcp and 8472/udp from the servers' addresses"
+        "where ufw is on: allow what the role receives (kubelet, VXLAN; a server also etcd and the API) from the servers' addresses"
     }
     fn undo_summary(&self) -> &'static str {
         "remove the ufw rules join added"
     }
     fn plan(&self, cx: &InstallCx) -> Vec<String> {
         match (&self.file, Self::active(cx), self.ufw) {
-            (Some(f), true, UfwMode::Keep) => agent_rules(&f.servers).iter().map(|r| format!("ufw {} comment '{}'", r.join(" "), network::UFW_TAG)).collect(),
+            (Some(f), true, UfwMode::Keep) => role_rules(f).iter().map(|r| format!("ufw {} comment '{}'", r.join(" "), network::UFW_TAG)).collect(),
             (_, true, UfwMode::Disable) => vec!["ufw is disabled by the network step (--ufw disable)".into()],
             (_, true, UfwMode::Leave) => vec!["leave ufw as it is (--ufw leave): the servers may not reach this machine".into()],
             _ => vec!["ufw is not active: nothing to change".into()],
@@ -181,7 +225,8 @@ impl Step for JoinFirewall {
                 added.push(json!(rule));
             }
         }
-        Ok(json!({ "ufw_added": added }))
+        let role = self.file.as_ref().map(|f| f.role.name());
+        Ok(json!({ "ufw_added": added, "role": role }))
     }
     fn undo(&self, _cx: &UninstallCx, record: &Value) -> Result<()> {
         for rule in record["ufw_added"].as_array().into_iter().flatten() {
@@ -204,13 +249,21 @@ pub fn agent_config(server: &str, node_ip: Option<&str>, version: &str) -> Strin
     text
 }
 
+/// A joining server's config: install's (the cluster's settings, which every
+/// server must share, secrets encryption among them), then the agent's lines.
+pub fn server_config(server: &str, node_ip: Option<&str>, version: &str) -> String {
+    let install = super::stage::K3S_CONFIG.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    agent_config(server, node_ip, version).replacen('\n', &format!("\n{install}\n"), 1)
+}
+
 /// The source address of the route to HOST (`ip route get`), if any.
 fn source_address(host: &str) -> Option<String> {
     let out = runner::capture("ip", &["-o", "route", "get", host]).ok()?;
     out.stdout.split_whitespace().skip_while(|w| *w != "src").nth(1).map(str::to_string)
 }
 
-/// Step 5: the images, the token file and k3s's config (no app manifest, no chart: agents deploy nothing).
+/// Step 5: the images, the token file and k3s's config; on a server also the
+/// chart its supervisor serves (no app manifest: the first server's is in the cluster already).
 pub struct JoinStage(Option<JoinFile>);
 
 impl JoinStage {
@@ -219,7 +272,11 @@ impl JoinStage {
         let server = &file.servers[0];
         let (host, _) = server_host_port(server).map_err(anyhow::Error::msg)?;
         let version = cx.manifest.as_ref().map(|m| m.bundle.version.clone()).unwrap_or_default();
-        Ok(agent_config(server, source_address(&host).as_deref(), &version))
+        let ip = source_address(&host);
+        Ok(match file.role {
+            NodeRole::Agent => agent_config(server, ip.as_deref(), &version),
+            NodeRole::Server => server_config(server, ip.as_deref(), &version),
+        })
     }
 }
 
@@ -228,7 +285,7 @@ impl Step for JoinStage {
         "join-stage"
     }
     fn summary(&self) -> &'static str {
-        "place the images, the join token (a file, mode 0600) and k3s's agent config"
+        "place the images, the join token (a file, mode 0600), k3s's config, and on a server the chart"
     }
     fn undo_summary(&self) -> &'static str {
         "remove /etc/rancher/k3s, k3s's data dir, /var/lib/kubelet, /var/lib/cni, /run/k3s, /run/flannel"
@@ -237,7 +294,9 @@ impl Step for JoinStage {
         let Some(m) = &cx.manifest else { return Ok(true) };
         let file = need(&self.0, "join-stage")?;
         let token_ok = fs::read_to_string(cx.layout.host(TOKEN_FILE)).is_ok_and(|t| t.trim() == file.token);
+        let chart_ok = file.role == NodeRole::Agent || cx.layout.k3s_static_charts_dir().join(stage::CHART_FILE).is_file();
         Ok(stage::images_in_place(cx.layout, m)
+            && chart_ok
             && token_ok
             && fs::read_to_string(cx.layout.k3s_config_file()).is_ok_and(|c| c == self.config_text(cx).unwrap_or_default()))
     }
@@ -245,19 +304,29 @@ impl Step for JoinStage {
         let Some(m) = cx.manifest.clone() else { bail!("bug: join-stage without a manifest") };
         let file = need(&self.0, "join-stage")?;
         let images = stage::place_images(cx.layout, &m)?;
+        let chart = if file.role == NodeRole::Server { Some(stage::place_chart(cx.layout, &m)?) } else { None };
         let config = cx.layout.k3s_config_file();
         private_dir(config.parent().expect("bug: config has a parent"), 0o755)?;
         write_private(&cx.layout.host(TOKEN_FILE), &format!("{}\n", file.token))?;
         write_private(&config, &self.config_text(cx)?)?;
-        Ok(json!({ "images": images, "config": config, "role": file.role.name(), "servers": file.servers, "node": node_name() }))
+        Ok(json!({ "images": images, "chart": chart, "config": config, "role": file.role.name(), "servers": file.servers, "node": node_name() }))
     }
     fn undo(&self, cx: &UninstallCx, record: &Value) -> Result<()> {
         stage::StageK3s.undo(cx, record)
     }
 }
 
-/// Step 7: the same unit as install's, running `k3s agent`.
-pub struct JoinService;
+/// Step 7: the same unit as install's, running `k3s agent` (or `k3s server` for a server).
+pub struct JoinService(NodeRole);
+
+impl JoinService {
+    fn unit_text(&self) -> String {
+        match self.0 {
+            NodeRole::Agent => agent_unit_text(),
+            NodeRole::Server => k3s_service::unit_text(),
+        }
+    }
+}
 
 pub fn agent_unit_text() -> String {
     k3s_service::unit_text().replace("/k3s/k3s server --config", "/k3s/k3s agent --config")
@@ -268,13 +337,13 @@ impl Step for JoinService {
         "k3s-service"
     }
     fn summary(&self) -> &'static str {
-        "install, enable and start the floppies-k3s systemd unit (k3s agent)"
+        "install, enable and start the floppies-k3s systemd unit (k3s agent, or k3s server)"
     }
     fn undo_summary(&self) -> &'static str {
         "stop k3s; kill its containers; unmount; delete its interfaces, namespaces and iptables rules; remove the unit"
     }
     fn done(&self, cx: &InstallCx) -> Result<bool> {
-        if fs::read_to_string(k3s_service::unit_path(cx.layout)).ok().as_deref() != Some(agent_unit_text().as_str()) {
+        if fs::read_to_string(k3s_service::unit_path(cx.layout)).ok().as_deref() != Some(self.unit_text().as_str()) {
             return Ok(false);
         }
         let enabled = runner::capture("systemctl", &["is-enabled", "--quiet", K3S_UNIT])?.success();
@@ -283,7 +352,7 @@ impl Step for JoinService {
     }
     fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let path = k3s_service::unit_path(cx.layout);
-        crate::files::write_atomic(&path, agent_unit_text().as_bytes(), 0o644)?;
+        crate::files::write_atomic(&path, self.unit_text().as_bytes(), 0o644)?;
         runner::run("systemctl", &["daemon-reload"])?;
         runner::run("systemctl", &["enable", K3S_UNIT])?;
         runner::run("systemctl", &["start", "--no-block", K3S_UNIT])?;
@@ -294,10 +363,14 @@ impl Step for JoinService {
     }
 }
 
-/// This node's Ready condition as the cluster has it, read with the kubelet's kubeconfig.
-pub fn own_node_ready(layout: &Layout) -> Result<bool> {
+/// This node's Ready condition as the cluster has it, read with the kubelet's
+/// kubeconfig on an agent, the admin one on a server.
+pub fn own_node_ready(layout: &Layout, role: NodeRole) -> Result<bool> {
     let k3s = layout.current_k3s();
-    let kubeconfig = layout.host(KUBELET_KUBECONFIG);
+    let kubeconfig = match role {
+        NodeRole::Agent => layout.host(KUBELET_KUBECONFIG),
+        NodeRole::Server => layout.kubeconfig(),
+    };
     let name = node_name();
     let out = runner::capture(k3s.as_str(), &["kubectl", "--kubeconfig", kubeconfig.as_str(), "get", "node", &name, "-o", "json"])?;
     if !out.success() {
@@ -311,10 +384,10 @@ pub fn own_node_ready(layout: &Layout) -> Result<bool> {
 /// sees this node Ready, as `status` asks; else what is still missing. Either
 /// may come first: k3s's agent notifies once its kubelet runs, and a node
 /// can be Ready in the cluster's eyes a moment before.
-fn joined_and_up(layout: &Layout) -> std::result::Result<(), String> {
+fn joined_and_up(layout: &Layout, role: NodeRole) -> std::result::Result<(), String> {
     let service =
         runner::capture("systemctl", &["is-active", crate::layout::K3S_UNIT]).map(|o| o.stdout.trim().to_string()).unwrap_or_else(|_| "unknown".into());
-    match own_node_ready(layout) {
+    match own_node_ready(layout, role) {
         Ok(true) if service == "active" => Ok(()),
         Ok(true) => Err(format!("the node is Ready, the k3s service still {service}")),
         Ok(false) => Err("the node is registered but not Ready".to_string()),
@@ -323,7 +396,7 @@ fn joined_and_up(layout: &Layout) -> std::result::Result<(), String> {
 }
 
 /// Step 8: until k3s runs here and the cluster sees this node Ready, bounded by --wait-timeout.
-pub struct JoinWait;
+pub struct JoinWait(NodeRole);
 
 impl Step for JoinWait {
     fn name(&self) -> &'static str {
@@ -339,13 +412,13 @@ impl Step for JoinWait {
         false
     }
     fn done(&self, cx: &InstallCx) -> Result<bool> {
-        Ok(joined_and_up(cx.layout).is_ok())
+        Ok(joined_and_up(cx.layout, self.0).is_ok())
     }
     fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let started = Instant::now();
         let limit = Duration::from_secs(cx.opts.wait_timeout);
         loop {
-            let last = match joined_and_up(cx.layout) {
+            let last = match joined_and_up(cx.layout, self.0) {
                 Ok(()) => return Ok(json!({ "node": node_name(), "ready_after_s": started.elapsed().as_secs() })),
                 Err(why) => why,
             };
@@ -391,6 +464,48 @@ mod tests {
         assert!(text.contains("  - \"floppies.io/bundle-version=1.2.3\"\n"), "{text}");
         assert!(!text.contains("token:"), "the token is never in the config itself");
         assert!(!agent_config("https://10.0.0.1:6443", None, "1").contains("node-ip"));
+    }
+
+    #[test]
+    fn a_server_opens_the_api_to_all_and_etcd_to_the_servers_only() {
+        let text: Vec<String> = server_rules(&["https://10.0.0.1:6443".into(), "https://10.0.0.2:6443".into()]).iter().map(|r| r.join(" ")).collect();
+        assert_eq!(text[0], "allow 6443/tcp");
+        for host in ["10.0.0.1", "10.0.0.2"] {
+            for rule in ["port 10250 proto tcp", "port 8472 proto udp", "port 2379:2380 proto tcp"] {
+                assert!(text.contains(&format!("allow from {host} to any {rule}")), "{host} {rule}: {text:?}");
+            }
+        }
+        assert_eq!(text.len(), 7, "{text:?}");
+    }
+
+    #[test]
+    fn a_server_config_carries_installs_settings_and_the_join_lines() {
+        let text = server_config("https://10.0.0.1:6443", Some("10.0.0.3"), "1.2.3");
+        assert!(text.starts_with("# Written by floppies-installer (join)"), "{text}");
+        for line in ["write-kubeconfig-mode: \"0600\"", "secrets-encryption: true", "server: \"https://10.0.0.1:6443\"", "node-ip: \"10.0.0.3\""] {
+            assert!(text.lines().any(|l| l == line), "{line} missing: {text}");
+        }
+        assert!(!text.contains("cluster-init"), "a joining server joins; it does not start a cluster: {text}");
+        assert!(!agent_config("https://10.0.0.1:6443", None, "1").contains("secrets-encryption"));
+    }
+
+    #[test]
+    fn a_joined_servers_role_comes_from_its_journal() {
+        let mut j = Journal::new("1", "test");
+        j.record("join-firewall", json!({ "ufw_added": [], "role": "server" }));
+        assert_eq!(joined_role(&j), Some(NodeRole::Server));
+        j.record("join-stage", json!({ "role": "agent" }));
+        assert_eq!(joined_role(&j), Some(NodeRole::Server), "the first step's record decides");
+        let mut old = Journal::new("1", "test");
+        old.record("join-stage", json!({ "servers": [] }));
+        assert_eq!(joined_role(&old), Some(NodeRole::Agent), "a journal from before servers could join was an agent's");
+        assert_eq!(joined_role(&Journal::new("1", "test")), None);
+    }
+
+    #[test]
+    fn a_servers_unit_runs_k3s_server() {
+        assert!(JoinService(NodeRole::Server).unit_text().contains("/k3s/k3s server --config"));
+        assert!(JoinService(NodeRole::Agent).unit_text().contains("/k3s/k3s agent --config"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod baseline;
 mod credentials;
+pub mod etcd;
 pub mod join;
 mod k3s_service;
 mod network;
@@ -126,6 +127,16 @@ pub fn install_steps() -> Vec<Box<dyn Step>> {
         Box::new(smoke::SmokeCheck),
         Box::new(on_path::OnPath),
     ]
+}
+
+/// The steps whose undos remove a server's installation: install's, and the
+/// move to embedded etcd that `node add --role server` may have made (undone right after the PATH link).
+pub fn server_undo_steps() -> Vec<Box<dyn Step>> {
+    let mut steps = install_steps();
+    // After the wait and smoke check, before the PATH link, as node add comes after install.
+    let at = steps.len() - 1;
+    steps.insert(at, Box::new(etcd::EmbeddedEtcd));
+    steps
 }
 
 pub use credentials::{read_minio_env, read_reader_env};

@@ -19,7 +19,7 @@ use floppies_format::manifest::{Manifest, Role};
 pub struct StageK3s;
 
 /// k3s's config: kubeconfig readable by root only, Secrets encrypted at rest.
-const K3S_CONFIG: &str = "\
+pub(super) const K3S_CONFIG: &str = "\
 # Written by floppies-installer; removed by 'floppies uninstall'.
 write-kubeconfig-mode: \"0600\"
 secrets-encryption: true
@@ -59,11 +59,8 @@ impl Step for StageK3s {
     fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let Some(m) = cx.manifest.clone() else { bail!("bug: stage-k3s without a manifest") };
         let layout = cx.layout;
-        let release = layout.release_dir(&m.bundle.version);
         let images = place_images(layout, &m)?;
-        let chart = m.artifacts.iter().find(|a| a.role == Role::Chart).context("the bundle's manifest lists no chart")?;
-        let chart_dst = layout.k3s_static_charts_dir().join(CHART_FILE);
-        move_into(&release.join(&chart.path), &chart_dst, chart.size)?;
+        let chart_dst = place_chart(layout, &m)?;
         let manifests = layout.k3s_manifests_dir();
         fs::create_dir_all(&manifests).with_context(|| format!("could not create '{manifests}'"))?;
         write_private(&manifests.join(MANIFEST_FILE), &manifests_text(cx)?)?;
@@ -86,6 +83,15 @@ impl Step for StageK3s {
         }
         Ok(())
     }
+}
+
+/// Moves the chart from the release into k3s's static charts directory, which
+/// every server's supervisor serves to helm-controller's Job (join of a server uses it too).
+pub(super) fn place_chart(layout: &crate::layout::Layout, m: &Manifest) -> Result<camino::Utf8PathBuf> {
+    let chart = m.artifacts.iter().find(|a| a.role == Role::Chart).context("the bundle's manifest lists no chart")?;
+    let dst = layout.k3s_static_charts_dir().join(CHART_FILE);
+    move_into(&layout.release_dir(&m.bundle.version).join(&chart.path), &dst, chart.size)?;
+    Ok(dst)
 }
 
 /// Every image archive of the bundle in k3s's images directory (join uses it too).

@@ -21,7 +21,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod update release prereqs network-check test-bundle test-bundle-parts helper upstream parts-images test test-deps test-vm test-vm-parts fuzz bench bench-report pin clean
+.PHONY: all prod update release prereqs network-check test-bundle test-bundle-parts helper upstream parts-images test test-deps test-vm test-vm-servers test-vm-parts fuzz bench bench-report pin clean
 
 all: prod
 
@@ -114,6 +114,11 @@ test-deps:
 ## The throwaway-VM scenarios alone.
 test-vm: test-deps test-bundle
 	test-vm/run
+
+## VM scenario 21: three servers on embedded etcd (the stand-in's), three
+## guests; run on request, not by make test (test-vm/README.md).
+test-vm-servers: test-deps test-bundle
+	test-vm/run 21
 
 ## VM scenario 01 on the k3s made of real parts (level K). Slow under TCG (the
 ## image import alone takes minutes: test-vm/stand-ins/k3s-parts/README.md),

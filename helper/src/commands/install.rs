@@ -46,7 +46,8 @@ pub fn run(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
         bail!(Failure::new(
             ExitCode::Failed,
             format!(
-                "this machine is an agent of the cluster at {} (floppies {}); install would make it a server of a cluster of its own, and leave the cluster on mixed builds",
+                "this machine is {} of the cluster at {} (floppies {}); install would make it a server of a cluster of its own, and leave the cluster on mixed builds",
+                if steps::join::joined_role(j) == Some(crate::joinfile::NodeRole::Server) { "a joined server" } else { "an agent" },
                 steps::join::joined_servers(j).join(", "),
                 j.version
             )

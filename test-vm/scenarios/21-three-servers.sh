@@ -2,7 +2,8 @@
 # 21 three-servers: three servers on a private network: install on one, node add --role server (one moves to embedded etcd: a journalled cluster-init drop-in, k3s restarted, the app still served), two and three join as servers (a server file with a bootstrap token refused first), node list shows three servers Ready on each, uninstall of one of several servers asks first; one stopped: the cluster still answers on two; three stopped too: two has no quorum and says so; three back: two answers again; then node remove of a server before its uninstall, each server's host as found.
 # guests: one two three
 # on-request: three guests under TCG would take make test past its time budget; run it with 'test-vm/run 21' or 'make test-vm-servers'
-# timeout: 1500
+# timeout: 2700
+# (three guests of 2 vCPUs under TCG on 2 host cores: each took about 300 s to boot on 2026-12-02)
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin three-servers

@@ -32,12 +32,11 @@ pub fn on_etcd(layout: &Layout) -> bool {
     fs::read_to_string(dropin_path(layout)).is_ok_and(|t| t == DROPIN_TEXT)
 }
 
-/// The API answers and this node is Ready, as `kubectl get node` says.
+/// The API answers and this node is Ready, as the admin kubeconfig sees it (join's check for a server).
 fn own_node_ready(layout: &Layout) -> std::result::Result<(), String> {
-    let name = super::join::node_name();
-    match crate::kube::get_json(layout, &["node", &name, "--request-timeout=10s"]) {
-        Ok(node) if crate::kube::condition(&node, "Ready") => Ok(()),
-        Ok(_) => Err(format!("node {name} is not Ready yet")),
+    match super::join::own_node_ready(layout, crate::joinfile::NodeRole::Server) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!("node {} is not Ready yet", super::join::node_name())),
         Err(e) => Err(floppies_format::error::render(&e)),
     }
 }

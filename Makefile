@@ -21,7 +21,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod update release prereqs network-check test-bundle test-bundle-parts helper upstream parts-images test test-deps test-vm test-vm-servers test-vm-parts fuzz bench bench-report pin clean
+.PHONY: all prod update release prereqs network-check test-bundle test-bundle-parts helper upstream upstream-test parts-images parts-images-test test test-deps test-vm test-vm-all test-vm-servers test-vm-parts fuzz bench bench-report pin clean
 
 all: prod
 
@@ -93,10 +93,20 @@ helper: prereqs
 upstream:
 	upstream/build
 
+## Only the parts make test's suites run (tests/parts/run, the images, Helm 3 in
+## the chart suite, actionlint); the rest (kubelet, kube-proxy, kube-scheduler,
+## containerd, helm-controller, the CNI plugins) only level K needs.
+TEST_BINARIES := kine kube-apiserver kube-controller-manager kubectl helm coredns minio mc actionlint
+upstream-test:
+	ONLY="$(TEST_BINARIES)" upstream/build
+
 ## Test images made of those parts (MinIO, pause, CoreDNS, a klipper-helm-compatible
 ## image, the s3www stand-in) into out/upstream/images (upstream/README.md). A no-op
 ## when nothing changed.
 parts-images: upstream helper
+	FLOPPIES_BUILD=$(BUILD_TOOL) upstream/images
+
+parts-images-test: upstream-test helper
 	FLOPPIES_BUILD=$(BUILD_TOOL) upstream/images
 
 ## The test installer on real parts (test level K): the k3s made of the parts
@@ -105,7 +115,7 @@ test-bundle-parts: parts-images
 	build/bundle parts
 
 ## Installs what the tests need (apt, pip, cargo; as root), then runs every suite.
-test: test-deps test-bundle upstream parts-images
+test: test-deps test-bundle parts-images-test
 	tests/run
 
 test-deps:
@@ -114,6 +124,11 @@ test-deps:
 ## The throwaway-VM scenarios alone.
 test-vm: test-deps test-bundle
 	test-vm/run
+
+## Every VM scenario, those make test leaves out for its time budget too
+## (09, 10, 13, 14, 15 and 21: test-vm/README.md).
+test-vm-all: test-deps test-bundle
+	test-vm/run --all
 
 ## VM scenario 21: three servers on embedded etcd (the stand-in's), three
 ## guests; run on request, not by make test (test-vm/README.md).

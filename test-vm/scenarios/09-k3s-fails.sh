@@ -4,6 +4,7 @@
 # says unhealthy; diagnose names the cause first; uninstall still cleans
 # everything.
 # timeout: 600
+# on-request: make test must fit CI's time on 2 cores (a clean clone's run took 86 min with it); 'make test-vm-all' or 'test-vm/run --all' runs it
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin k3s-fails

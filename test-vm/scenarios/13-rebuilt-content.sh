@@ -7,6 +7,7 @@
 # overwritten. Uninstall leaves the host clean. With the stand-in, the
 # bucket is a directory in MinIO's data dir, seeded as the chart's job does.
 # timeout: 600
+# on-request: make test must fit CI's time on 2 cores (a clean clone's run took 86 min with it); 'make test-vm-all' or 'test-vm/run --all' runs it
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin rebuilt-content

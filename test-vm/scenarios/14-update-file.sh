@@ -14,6 +14,7 @@
 # leaves the host as found. An update install killed after it staged the
 # rebuilt release, then uninstalled: the staging dir goes too.
 # timeout: 900
+# on-request: make test must fit CI's time on 2 cores (a clean clone's run took 86 min with it); 'make test-vm-all' or 'test-vm/run --all' runs it
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin update-file

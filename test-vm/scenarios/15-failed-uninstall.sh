@@ -5,6 +5,7 @@
 # its ufw rules while the data is gone; running uninstall again finishes,
 # removes the tagged rules and the journal, and leaves the host as found.
 # timeout: 480
+# on-request: make test must fit CI's time on 2 cores (a clean clone's run took 86 min with it); 'make test-vm-all' or 'test-vm/run --all' runs it
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
 scenario_begin failed-uninstall

@@ -5,6 +5,8 @@ ARCH           ?= x86_64
 ZSTD_LEVEL     ?= 12
 FLOPPIES_CACHE ?= $(HOME)/.cache/floppies
 OFFLINE        ?= 0
+# Of the upstream parts, only these binaries (names; default: all 20).
+ONLY           ?=
 # 1: refuse any upstream artifact whose sha256 or digest is null in
 # airgap/pins.json (release builds); 0: resolve it now and record that.
 STRICT_PINS    ?= 0
@@ -21,7 +23,7 @@ BUILD_TOOL  := $(RELEASE_DIR)/floppies-build
 
 export VERSION ARCH ZSTD_LEVEL FLOPPIES_CACHE OFFLINE STRICT_PINS HELPER BUILD_TOOL
 
-.PHONY: all prod update release prereqs network-check test-bundle test-bundle-parts helper upstream upstream-test parts-images parts-images-test test test-deps test-vm test-vm-all test-vm-servers test-vm-parts fuzz bench bench-report pin clean
+.PHONY: all prod update release prereqs network-check test-bundle test-bundle-parts helper upstream parts-images test test-deps test-vm test-vm-all test-vm-servers test-vm-parts fuzz bench bench-report pin clean
 
 all: prod
 
@@ -90,23 +92,14 @@ helper: prereqs
 ## The upstream parts (Kubernetes v1.35.8, kine, containerd, Helm 3, MinIO, mc, ...)
 ## built from the Go module proxy into out/upstream/bin, listed in
 ## out/upstream/manifest.json (upstream/README.md). Needs Go; a no-op when nothing changed.
+## ONLY=names builds just those binaries (upstream/README.md).
 upstream:
-	upstream/build
-
-## Only the parts make test's suites run (tests/parts/run, the images, Helm 3 in
-## the chart suite, actionlint); the rest (kubelet, kube-proxy, kube-scheduler,
-## containerd, helm-controller, the CNI plugins) only level K needs.
-TEST_BINARIES := kine kube-apiserver kube-controller-manager kubectl helm coredns minio mc actionlint
-upstream-test:
-	ONLY="$(TEST_BINARIES)" upstream/build
+	ONLY="$(ONLY)" upstream/build
 
 ## Test images made of those parts (MinIO, pause, CoreDNS, a klipper-helm-compatible
 ## image, the s3www stand-in) into out/upstream/images (upstream/README.md). A no-op
 ## when nothing changed.
 parts-images: upstream helper
-	FLOPPIES_BUILD=$(BUILD_TOOL) upstream/images
-
-parts-images-test: upstream-test helper
 	FLOPPIES_BUILD=$(BUILD_TOOL) upstream/images
 
 ## The test installer on real parts (test level K): the k3s made of the parts
@@ -115,7 +108,11 @@ test-bundle-parts: parts-images
 	build/bundle parts
 
 ## Installs what the tests need (apt, pip, cargo; as root), then runs every suite.
-test: test-deps test-bundle parts-images-test
+## Of the parts, only what its suites run (tests/parts/run, the images, Helm 3 in
+## the chart suite, actionlint); the rest (kubelet, kube-proxy, kube-scheduler,
+## containerd, helm-controller, the CNI plugins) only level K needs.
+test: ONLY = kine kube-apiserver kube-controller-manager kubectl helm coredns minio mc actionlint
+test: test-deps test-bundle upstream parts-images
 	tests/run
 
 test-deps:

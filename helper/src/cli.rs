@@ -77,7 +77,7 @@ pub struct JoinArgs {
     /// The join file 'floppies node add' wrote on a server (a secret: delete it afterwards)
     #[arg(value_name = "FILE")]
     pub file: Utf8PathBuf,
-    /// When ufw is active: keep it on and add tagged rules for the servers' addresses, disable it, or leave it alone
+    /// When ufw is active: keep it on and add tagged rules for the cluster's network, disable it, or leave it alone
     #[arg(long, value_enum, default_value = "keep")]
     pub ufw: crate::steps::UfwMode,
     /// Seconds to wait for this machine to be Ready in the cluster
@@ -116,6 +116,19 @@ pub struct NodeAddArgs {
     /// Seconds to wait for k3s to come back when the first server moves to embedded etcd (--role server)
     #[arg(long, default_value_t = 600, value_name = "SECONDS")]
     pub wait_timeout: u64,
+    /// When ufw is active here: keep it on and allow the cluster's traffic (VXLAN, kubelet; etcd for a server)
+    /// from this server's network, tagged 'floppies', or leave it alone
+    #[arg(long, value_enum, default_value = "keep")]
+    pub ufw: NodeAddUfw,
+}
+
+/// What node add does when ufw is active (it never disables it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NodeAddUfw {
+    /// Keep ufw on and add the rules the other machines need (tagged 'floppies')
+    Keep,
+    /// Change nothing in ufw
+    Leave,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,5 @@
 #!/bin/sh
-# 20 two-nodes: a server and an agent on a private network: install on the server, node add (an agent-only bootstrap token that expires), bad join files refused on the agent before any change, join, node list shows both Ready, the agent's ufw rules, uninstall on the agent leaves it as found, node remove, uninstall on the server leaves it as found.
+# 20 two-nodes: a server and an agent on a private network, ufw on both: install on the server, node add (an agent-only bootstrap token that expires; ufw rules for the cluster's network), bad join files refused on the agent before any change, join, node list shows both Ready, the agent's ufw rules, uninstall on the agent leaves it as found, node remove, uninstall on the server leaves it as found.
 # guests: server agent
 # timeout: 900
 # shellcheck source=test-vm/guest/lib.sh
@@ -7,6 +7,24 @@
 scenario_begin two-nodes
 needs_standin "the guests wait for each other through the stand-in's node records"
 SERVER_IP=$(peer_ip server)
+AGENT_IP=$(peer_ip agent)
+# The guests' network: test-vm/run's, each guest a /24 address in it (guest/entry.sh).
+GUEST_NET=10.77.0.0/24
+
+# ufw_on PEER: ufw on, denying what comes in but the test's own marks (port 8000) from PEER, as a customer's rule would be.
+ufw_on() {
+    run ufw-default-deny ufw default deny incoming
+    run ufw-marks-rule ufw allow from "$1" to any port 8000 proto tcp comment test-marks
+    run ufw-enable ufw --force enable
+    expect_rc ufw-enabled 0
+    # ufw fills its own ip6 limit chains on its first reload (our rules cause one): have that done before the snapshot.
+    run ufw-reload ufw reload
+}
+
+# ufw_has CHECK RULE: 'ufw show added' (in $OUT) lists 'allow RULE', tagged floppies.
+ufw_has() {
+    check "$1" "ufw lacks 'allow $2'" sh -c "grep -F -- 'allow $2' '$OUT' | grep -q floppies"
+}
 
 # json_field FILE KEY: a top-level string field of a join file (sed is enough for our own one-line-per-field JSON).
 json_field() {
@@ -14,6 +32,7 @@ json_field() {
 }
 
 server_side() {
+    ufw_on "$AGENT_IP"
     snapshot "$LOGS/before"
     installer install install --yes
     expect_rc install-exit-0 0
@@ -23,6 +42,13 @@ server_side() {
     floppies node-add node add --role agent --address "$SERVER_IP" --out /root/join-agent.json
     expect_rc node-add-exit-0 0
     expect_out node-add-says-next 'join /root/join-agent.json'
+    expect_out node-add-says-ufw "ufw: ufw allow from $GUEST_NET to any port 8472 proto udp"
+    # Flannel's VXLAN and the kubelet, from every machine of the network: install opened neither.
+    run ufw-after-node-add ufw show added
+    ufw_has server-ufw-vxlan "from $GUEST_NET to any port 8472 proto udp"
+    ufw_has server-ufw-kubelet "from $GUEST_NET to any port 10250 proto tcp"
+    check server-ufw-no-etcd "node add for an agent opened etcd's ports" sh -c "! grep -q '2379' '$OUT'"
+    check server-ufw-vxlan-not-from-anyone "VXLAN is open to anyone" sh -c "! grep -Eq 'allow 8472' '$OUT'"
     check join-file-mode-600 "the join file is mode $(stat -c %a /root/join-agent.json 2>&1)" test "$(stat -c %a /root/join-agent.json)" = 600
     expect_out node-add-says-expiry 'works until .* 24h from now'
     # An agent-only token that the cluster deletes after a day, never the server token.
@@ -86,13 +112,7 @@ bad_join() {
 }
 
 agent_side() {
-    run ufw-default-deny ufw default deny incoming
-    # The test's own marks (port 8000), as a customer's rule would be: the server must read them.
-    run ufw-marks-rule ufw allow from "$SERVER_IP" to any port 8000 proto tcp comment test-marks
-    run ufw-enable ufw --force enable
-    expect_rc ufw-enabled 0
-    # ufw fills its own ip6 limit chains on its first reload (join's rules cause one): have that done before the snapshot.
-    run ufw-reload ufw reload
+    ufw_on "$SERVER_IP"
     snapshot "$LOGS/before"
     if ! wait_mark server join-file 600 /root/join.json; then
         fail join-file-received "the server never offered a join file"
@@ -138,9 +158,10 @@ agent_side() {
     check agent-no-app-manifest "an agent has the app's manifest" test ! -e /var/lib/rancher/k3s/server/manifests/floppies.yaml
     check agent-images-staged "the agent's images were not imported" grep -q 'quay.io/minio/minio' /var/lib/rancher/k3s/agent/containerd/imported.list
     run ufw-after-join ufw show added
-    for rule in "from $SERVER_IP to any port 10250 proto tcp" "from $SERVER_IP to any port 8472 proto udp"; do
-        check "ufw-rule-$(echo "$rule" | awk '{print $6 "-" $8}')" "ufw lacks 'allow $rule'" sh -c "grep -F -- 'allow $rule' '$OUT' | grep -q floppies"
-    done
+    # From every machine of the network, not only the server: flannel's VXLAN runs between all of them.
+    ufw_has ufw-rule-10250-tcp "from $GUEST_NET to any port 10250 proto tcp"
+    ufw_has ufw-rule-8472-udp "from $GUEST_NET to any port 8472 proto udp"
+    ufw_has ufw-rule-pods "from 10.42.0.0/16"
     check ufw-no-api-port-on-agent "the agent opened 6443" sh -c "! grep -q '6443' '$OUT'"
     floppies agent-status status
     expect_rc agent-status-healthy 0

@@ -5,12 +5,13 @@ use serde_json::{json, Value};
 
 use super::confirm::require_root;
 use super::Ctx;
-use crate::cli::{NodeAddArgs, NodeCommand};
+use crate::cli::{NodeAddArgs, NodeAddUfw, NodeCommand};
 use crate::joinfile::{parse_token, BundleId, Credentials, JoinFile, NodeRole, FORMAT, K3S_PORT, KIND};
 use crate::journal::Journal;
 use crate::kube;
 use crate::layout::Layout;
 use crate::runner;
+use crate::steps::peers;
 use floppies_format::error::{ExitCode, Failure};
 
 /// The label join puts on a node: the bundle version it was joined with.
@@ -61,13 +62,17 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
     if !ctx.global.dry_run {
         require_root("node add")?;
     }
-    let to_etcd = server_role && !runs_etcd(ctx.layout, &journal);
+    let on_etcd = runs_etcd(ctx.layout, &journal);
+    let to_etcd = server_role && !on_etcd;
     let servers = cluster_servers(ctx.layout, &server);
+    let firewall = peer_firewall(args, &address, &servers, server_role || on_etcd);
     let mut plan = json!({
         "out": args.out, "role": args.role.name(), "servers": servers,
         "bundle": { "version": journal.version, "build": journal.build },
         "embedded_etcd": if to_etcd { "move this server to embedded etcd first (restarts k3s)" } else if server_role { "already on embedded etcd" } else { "not needed" },
+        "firewall": firewall.describe(),
     });
+    let firewall_text = if peers::ufw_active() { format!("ufw: {}\n", firewall.describe().join("\n     ")) } else { String::new() };
     if ctx.global.dry_run {
         ctx.out.data(&json!({ "plan": plan, "changed": false }), || {
             let etcd = if to_etcd {
@@ -76,7 +81,7 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
                 String::new()
             };
             format!(
-                "{etcd}Would write the join file {} (mode 0600): role {}, servers {}, floppies {} build {}; the token is never shown.\nNothing was changed (--dry-run).",
+                "{etcd}{firewall_text}Would write the join file {} (mode 0600): role {}, servers {}, floppies {} build {}; the token is never shown.\nNothing was changed (--dry-run).",
                 args.out,
                 args.role.name(),
                 servers.join(", "),
@@ -96,7 +101,19 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
             .help("install this bundle again ('sudo sh floppies-installer.run install'), then run node add"));
     }
     if to_etcd {
-        move_to_etcd(ctx, journal.clone(), args.wait_timeout)?;
+        etcd_ports_free()?;
+    }
+    let mut steps: Vec<Box<dyn crate::steps::Step>> = Vec::new();
+    if firewall.applies() {
+        steps.push(Box::new(firewall));
+    }
+    if to_etcd {
+        steps.push(Box::new(crate::steps::etcd::EmbeddedEtcd));
+    }
+    if !steps.is_empty() {
+        run_steps(ctx, journal.clone(), args.wait_timeout, &steps)?;
+    }
+    if to_etcd {
         plan["embedded_etcd"] = json!("moved this server to embedded etcd");
     }
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -119,17 +136,17 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
             (
                 "it holds the cluster's server token, which joins servers, never expires and unlocks the cluster's bootstrap data: treat it like the cluster's master key",
                 "It does not expire: delete it as soon as the new server has joined.".to_string(),
-                "The new machine must reach every server on 6443/tcp and 2379-2380/tcp; the servers must reach it on 2379-2380/tcp, 10250/tcp and 8472/udp.",
+                "The new machine must reach every server on 6443/tcp and 2379-2380/tcp, and every machine on 10250/tcp and 8472/udp; they must reach it on the same.",
             )
         } else {
             (
                 "it holds a token that joins machines as agents: treat it like a password",
                 format!("It works until {} (UTC), {} from now; after that, make a new one.", crate::joinfile::utc(secs + ttl), human_duration(ttl)),
-                "The new machine must reach the servers on 6443/tcp; the servers must reach it on 10250/tcp and 8472/udp.",
+                "The new machine must reach the servers on 6443/tcp, and every machine on 10250/tcp and 8472/udp; they must reach it on those two.",
             )
         };
         format!(
-            "Wrote the join file {out} (readable by root only; {what}).
+            "{firewall_text}Wrote the join file {out} (readable by root only; {what}).
 {lifetime}
 Next:
   1. Copy floppies-installer.run (floppies {version}, this very build) and {out} to the new machine.
@@ -181,18 +198,33 @@ pub fn server_addresses(list: &Value, own: &str) -> Vec<String> {
         .collect()
 }
 
-/// Moves this server to embedded etcd as a journalled step, under the install lock.
-fn move_to_etcd(ctx: &Ctx, journal: Journal, wait_timeout: u64) -> Result<()> {
+/// The ufw rules this server needs for the machines of its cluster: from the
+/// network of ADDRESS (else of the default route's interface) and each other
+/// server outside it; with ETCD, etcd's ports too.
+fn peer_firewall(args: &NodeAddArgs, address: &str, servers: &[String], etcd: bool) -> peers::PeerFirewall {
+    let network = peers::own_network(address).or_else(|| default_address().ok().and_then(|a| peers::own_network(&a)));
+    let others = servers.get(1..).unwrap_or_default();
+    let rules = peers::rules(&peers::sources(network.as_deref(), others), etcd);
+    peers::PeerFirewall { rules, keep: args.ufw == NodeAddUfw::Keep }
+}
+
+/// Embedded etcd's ports are free here (checked before anything changes).
+fn etcd_ports_free() -> Result<()> {
     let taken = crate::preflight::network::etcd_ports_in_use();
     if !taken.is_empty() {
         bail!(Failure::new(ExitCode::Preflight, format!("embedded etcd needs ports another program holds: {}; nothing was changed", taken.join(", ")))
             .help("stop that program (find it with 'sudo ss -ltnp'), then run node add again"));
     }
+    Ok(())
+}
+
+/// Runs node add's STEPS (its ufw rules, the move to embedded etcd) as journalled steps, under the install lock.
+fn run_steps(ctx: &Ctx, journal: Journal, wait_timeout: u64, steps: &[Box<dyn crate::steps::Step>]) -> Result<()> {
     let _lock = crate::lock::acquire(&ctx.layout.lock_file())?;
     runner::log_to(&ctx.layout.log_file("node-add"))?;
     let opts = crate::steps::InstallOptions { ufw: crate::steps::UfwMode::Leave, wait_timeout, tls: None };
     let mut cx = crate::steps::InstallCx { out: ctx.out, layout: ctx.layout, bundle: None, manifest: None, opts, journal };
-    crate::steps::run_install(&mut cx, &[Box::new(crate::steps::etcd::EmbeddedEtcd)])?;
+    crate::steps::run_install(&mut cx, steps)?;
     Ok(())
 }
 

@@ -76,7 +76,7 @@ pub fn remove(ctx: &Ctx, journal: Journal, opts: UninstallOptions) -> Result<()>
 /// The steps whose undos remove an installation: join's on a joined machine, else install's.
 fn steps_of(journal: Option<&Journal>) -> Vec<Box<dyn steps::Step>> {
     match journal {
-        Some(j) if steps::is_joined(j) => steps::join_steps(None, steps::UfwMode::Keep),
+        Some(j) if steps::is_joined(j) => steps::join_undo_steps(),
         _ => steps::server_undo_steps(),
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::fs;
 use std::time::{Duration, Instant};
 
-use super::{baseline, k3s_service, network, on_path, stage, unpack, InstallCx, Step, UfwMode, UninstallCx};
+use super::{baseline, k3s_service, network, on_path, peers, stage, unpack, InstallCx, Step, UfwMode, UninstallCx};
 use crate::files::{private_dir, write_private};
 use crate::joinfile::{server_host_port, JoinFile, NodeRole};
 use crate::journal::Journal;
@@ -133,10 +133,10 @@ pub fn join_report(cx: &InstallCx, file: &JoinFile) -> preflight::Report {
     let mut report = preflight::run_as(cx.layout, cx.manifest.as_ref(), installed, role);
     for c in report.checks.iter_mut().filter(|c| c.id == "ufw" && c.result == preflight::Verdict::Fixable) {
         c.message = match file.role {
-            NodeRole::Agent => "ufw is active: join adds rules for 10250/tcp and 8472/udp from the servers' addresses, tagged 'floppies'".into(),
-            NodeRole::Server => {
-                "ufw is active: join adds 6443/tcp from anyone and 2379-2380/tcp, 10250/tcp, 8472/udp from the servers' addresses, tagged 'floppies'".into()
+            NodeRole::Agent => {
+                "ufw is active: join adds rules for the pod and service networks, and 10250/tcp and 8472/udp from this machine's network (and servers outside it), tagged 'floppies'".into()
             }
+            NodeRole::Server => "ufw is active: join adds 6443/tcp from anyone, the pod and service networks, and 2379-2380/tcp, 10250/tcp, 8472/udp from this machine's network (and servers outside it), tagged 'floppies'".into(),
         };
     }
     let (version, build) = cx.bundle.map(|b| (b.header.version.clone(), b.header.payload_sha256.clone())).unwrap_or_default();
@@ -144,36 +144,33 @@ pub fn join_report(cx: &InstallCx, file: &JoinFile) -> preflight::Report {
     report
 }
 
-/// The ufw rules an agent needs, from each server's address: the kubelet
-/// (10250/tcp) and flannel VXLAN (8472/udp).
-pub fn agent_rules(servers: &[String]) -> Vec<Vec<String>> {
-    let mut rules = Vec::new();
-    for s in servers {
-        let Ok((host, _)) = server_host_port(s) else { continue };
-        for (port, proto) in [("10250", "tcp"), ("8472", "udp")] {
-            rules.push(["allow", "from", host.as_str(), "to", "any", "port", port, "proto", proto].iter().map(|w| w.to_string()).collect());
-        }
-    }
+/// The ufw rules an agent needs: the pod and service networks, and the
+/// kubelet (10250/tcp) and flannel VXLAN (8472/udp) from every machine of the
+/// cluster, which are SOURCES (peers::sources).
+pub fn agent_rules(sources: &[String]) -> Vec<Vec<String>> {
+    let mut rules: Vec<Vec<String>> = network::UFW_POD_RULES.iter().map(|r| r.iter().map(|w| w.to_string()).collect()).collect();
+    rules.extend(peers::rules(sources, false));
     rules
 }
 
-/// The ufw rules a server needs: an agent's, etcd's client and peer ports
-/// from each server, and the API from anyone (agents and administrators), as install opens it.
-pub fn server_rules(servers: &[String]) -> Vec<Vec<String>> {
+/// The ufw rules a server needs: the API from anyone (agents and
+/// administrators), as install opens it, then an agent's, with etcd's client
+/// and peer ports from SOURCES too.
+pub fn server_rules(sources: &[String]) -> Vec<Vec<String>> {
     let mut rules = vec![["allow", "6443/tcp"].iter().map(|w| w.to_string()).collect()];
-    rules.extend(agent_rules(servers));
-    for s in servers {
-        let Ok((host, _)) = server_host_port(s) else { continue };
-        rules.push(["allow", "from", host.as_str(), "to", "any", "port", "2379:2380", "proto", "tcp"].iter().map(|w| w.to_string()).collect());
-    }
+    rules.extend(network::UFW_POD_RULES.iter().map(|r| r.iter().map(|w| w.to_string()).collect()));
+    rules.extend(peers::rules(sources, true));
     rules
 }
 
-/// The rules of the join file's role.
+/// The rules of the join file's role, admitting the network this machine
+/// reaches the first server on (and any server outside it).
 fn role_rules(file: &JoinFile) -> Vec<Vec<String>> {
+    let network = file.servers.first().and_then(|s| server_host_port(s).ok()).and_then(|(host, _)| source_address(&host)).and_then(|a| peers::own_network(&a));
+    let sources = peers::sources(network.as_deref(), &file.servers);
     match file.role {
-        NodeRole::Agent => agent_rules(&file.servers),
-        NodeRole::Server => server_rules(&file.servers),
+        NodeRole::Agent => agent_rules(&sources),
+        NodeRole::Server => server_rules(&sources),
     }
 }
 
@@ -185,9 +182,7 @@ pub struct JoinFirewall {
 
 impl JoinFirewall {
     fn missing(&self) -> Result<Vec<Vec<String>>> {
-        let file = need(&self.file, FIREWALL_STEP)?;
-        let added = runner::run("ufw", &["show", "added"])?.stdout;
-        Ok(role_rules(file).into_iter().filter(|r| !crate::host::ufw::has_rule(&added, &r.iter().map(String::as_str).collect::<Vec<_>>())).collect())
+        peers::missing(&role_rules(need(&self.file, FIREWALL_STEP)?))
     }
     fn active(cx: &InstallCx) -> bool {
         serde_json::from_value::<preflight::Facts>(cx.record("preflight")).unwrap_or_default().ufw_active
@@ -199,7 +194,7 @@ impl Step for JoinFirewall {
         FIREWALL_STEP
     }
     fn summary(&self) -> &'static str {
-        "where ufw is on: allow what the role receives (kubelet, VXLAN; a server also etcd and the API) from the servers' addresses"
+        "where ufw is on: allow what the role receives (kubelet, VXLAN; a server also etcd and the API) from the cluster's network"
     }
     fn undo_summary(&self) -> &'static str {
         "remove the ufw rules join added"
@@ -216,25 +211,17 @@ impl Step for JoinFirewall {
         Ok(!(Self::active(cx) && self.ufw == UfwMode::Keep) || self.missing()?.is_empty())
     }
     fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
-        let mut added: Vec<Value> = cx.record(FIREWALL_STEP)["ufw_added"].as_array().cloned().unwrap_or_default();
-        if Self::active(cx) && self.ufw == UfwMode::Keep {
-            for rule in self.missing()? {
-                let mut args: Vec<&str> = rule.iter().map(String::as_str).collect();
-                args.extend(["comment", network::UFW_TAG]);
-                runner::run("ufw", &args)?;
-                added.push(json!(rule));
-            }
-        }
+        let earlier = cx.record(FIREWALL_STEP)["ufw_added"].clone();
+        let added = if Self::active(cx) && self.ufw == UfwMode::Keep {
+            peers::add_missing(&role_rules(need(&self.file, FIREWALL_STEP)?), &earlier)?
+        } else {
+            earlier.as_array().cloned().unwrap_or_default()
+        };
         let role = self.file.as_ref().map(|f| f.role.name());
         Ok(json!({ "ufw_added": added, "role": role }))
     }
     fn undo(&self, _cx: &UninstallCx, record: &Value) -> Result<()> {
-        for rule in record["ufw_added"].as_array().into_iter().flatten() {
-            let mut args = vec!["delete"];
-            args.extend(rule.as_array().into_iter().flatten().filter_map(Value::as_str));
-            runner::run("ufw", &args)?;
-        }
-        Ok(())
+        peers::remove_added(&record["ufw_added"])
     }
 }
 
@@ -440,14 +427,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_agent_opens_kubelet_and_vxlan_to_the_servers_only() {
-        let rules = agent_rules(&["https://10.0.0.1:6443".into(), "https://[fd00::1]:6443".into()]);
+    fn an_agent_opens_kubelet_and_vxlan_to_the_cluster_only() {
+        let rules = agent_rules(&["10.0.0.0/24".into(), "fd00::1".into()]);
         let text: Vec<String> = rules.iter().map(|r| r.join(" ")).collect();
         assert_eq!(
             text,
             [
-                "allow from 10.0.0.1 to any port 10250 proto tcp",
-                "allow from 10.0.0.1 to any port 8472 proto udp",
+                "allow from 10.42.0.0/16 to any",
+                "allow from 10.43.0.0/16 to any",
+                "allow from 10.0.0.0/24 to any port 10250 proto tcp",
+                "allow from 10.0.0.0/24 to any port 8472 proto udp",
                 "allow from fd00::1 to any port 10250 proto tcp",
                 "allow from fd00::1 to any port 8472 proto udp",
             ]
@@ -467,15 +456,16 @@ mod tests {
     }
 
     #[test]
-    fn a_server_opens_the_api_to_all_and_etcd_to_the_servers_only() {
-        let text: Vec<String> = server_rules(&["https://10.0.0.1:6443".into(), "https://10.0.0.2:6443".into()]).iter().map(|r| r.join(" ")).collect();
+    fn a_server_opens_the_api_to_all_and_etcd_to_the_cluster_only() {
+        let text: Vec<String> = server_rules(&["10.0.0.0/24".into(), "192.0.2.2".into()]).iter().map(|r| r.join(" ")).collect();
         assert_eq!(text[0], "allow 6443/tcp");
-        for host in ["10.0.0.1", "10.0.0.2"] {
+        for host in ["10.0.0.0/24", "192.0.2.2"] {
             for rule in ["port 10250 proto tcp", "port 8472 proto udp", "port 2379:2380 proto tcp"] {
                 assert!(text.contains(&format!("allow from {host} to any {rule}")), "{host} {rule}: {text:?}");
             }
         }
-        assert_eq!(text.len(), 7, "{text:?}");
+        assert_eq!(text.len(), 9, "{text:?}");
+        assert_eq!(text.iter().filter(|r| !r.starts_with("allow from ")).count(), 1, "only the API is open to anyone: {text:?}");
     }
 
     #[test]

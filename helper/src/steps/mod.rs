@@ -11,6 +11,7 @@ pub mod join;
 mod k3s_service;
 mod network;
 pub mod on_path;
+pub mod peers;
 mod preflight;
 mod smoke;
 mod stage;
@@ -129,14 +130,28 @@ pub fn install_steps() -> Vec<Box<dyn Step>> {
     ]
 }
 
-/// The steps whose undos remove a server's installation: install's, and the
-/// move to embedded etcd that `node add --role server` may have made (undone right after the PATH link).
+/// The steps whose undos remove a server's installation: install's, and what
+/// `node add` may have added (its ufw rules, the move to embedded etcd), undone right after the PATH link.
 pub fn server_undo_steps() -> Vec<Box<dyn Step>> {
     let mut steps = install_steps();
-    // After the wait and smoke check, before the PATH link, as node add comes after install.
     let at = steps.len() - 1;
-    steps.insert(at, Box::new(etcd::EmbeddedEtcd));
+    steps.insert(at, node_add_firewall());
+    steps.insert(at + 1, Box::new(etcd::EmbeddedEtcd));
     steps
+}
+
+/// The steps whose undos remove a joined machine: join's, and the ufw rules
+/// `node add` may have added on a joined server (a joined server is on etcd already).
+pub fn join_undo_steps() -> Vec<Box<dyn Step>> {
+    let mut steps = join_steps(None, UfwMode::Keep);
+    let at = steps.len() - 1;
+    steps.insert(at, node_add_firewall());
+    steps
+}
+
+/// node add's ufw step as uninstall needs it: its record says what to remove.
+fn node_add_firewall() -> Box<dyn Step> {
+    Box::new(peers::PeerFirewall { rules: Vec::new(), keep: false })
 }
 
 pub use credentials::{read_minio_env, read_reader_env};

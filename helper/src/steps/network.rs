@@ -25,14 +25,11 @@ const DUMMY_GATEWAY: &str = "203.0.113.255";
 const ROUTE_METRIC: &str = "9999";
 /// The tag on every ufw rule we add.
 pub const UFW_TAG: &str = "floppies";
-/// k3s's API, the app's HTTP and HTTPS, and the pod and service networks (k3s's requirements).
-pub const UFW_RULES: &[&[&str]] = &[
-    &["allow", "6443/tcp"],
-    &["allow", "80/tcp"],
-    &["allow", "443/tcp"],
-    &["allow", "from", "10.42.0.0/16", "to", "any"],
-    &["allow", "from", "10.43.0.0/16", "to", "any"],
-];
+/// The pod and service networks, so pods reach the host's own services
+/// (k3s's advice for ufw); every machine of a cluster needs them.
+pub const UFW_POD_RULES: &[&[&str]] = &[&["allow", "from", "10.42.0.0/16", "to", "any"], &["allow", "from", "10.43.0.0/16", "to", "any"]];
+/// What install opens: k3s's API, the app's HTTP and HTTPS, and the pod and service networks (k3s's requirements).
+const UFW_RULES: &[&[&str]] = &[&["allow", "6443/tcp"], &["allow", "80/tcp"], &["allow", "443/tcp"], UFW_POD_RULES[0], UFW_POD_RULES[1]];
 const FIREWALLD_PORTS: &[&str] = &["6443/tcp", "80/tcp", "443/tcp"];
 const FIREWALLD_SOURCES: &[&str] = &["10.42.0.0/16", "10.43.0.0/16"];
 

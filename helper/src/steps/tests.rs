@@ -211,3 +211,17 @@ fn a_damaged_payload_is_named_damaged_and_commits_nothing() {
     // The intact file still extracts.
     assert!(good.extract(&target).unwrap() > 0);
 }
+
+#[test]
+fn uninstall_undoes_what_node_add_added_before_what_install_or_join_did() {
+    let names = |steps: Vec<Box<dyn Step>>| steps.iter().map(|s| s.name()).collect::<Vec<_>>();
+    let server = names(server_undo_steps());
+    let at = |list: &[&str], name: &str| list.iter().position(|n| *n == name).unwrap_or_else(|| panic!("{name} missing from {list:?}"));
+    // Undo runs backwards: node add's steps come after install's waits, before the PATH link.
+    assert!(at(&server, "smoke-check") < at(&server, peers::STEP), "{server:?}");
+    assert!(at(&server, peers::STEP) < at(&server, etcd::STEP), "the rules were added before the move to etcd: {server:?}");
+    assert_eq!(server.last(), Some(&"floppies-on-path"), "{server:?}");
+    let joined = names(join_undo_steps());
+    assert!(at(&joined, "wait-ready") < at(&joined, peers::STEP), "{joined:?}");
+    assert!(!joined.contains(&etcd::STEP), "a joined server joined etcd; it has no drop-in of its own: {joined:?}");
+}

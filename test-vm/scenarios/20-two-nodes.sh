@@ -42,15 +42,15 @@ server_side() {
     floppies node-add node add --role agent --address "$SERVER_IP" --out /root/join-agent.json
     expect_rc node-add-exit-0 0
     expect_out node-add-says-next 'join /root/join-agent.json'
-    expect_out node-add-says-ufw "ufw: ufw allow from $GUEST_NET to any port 8472 proto udp"
+    check join-file-mode-600 "the join file is mode $(stat -c %a /root/join-agent.json 2>&1)" test "$(stat -c %a /root/join-agent.json)" = 600
+    expect_out node-add-says-expiry 'works until .* 24h from now'
+    expect_out node-add-says-ufw "ufw allow from $GUEST_NET to any port 8472 proto udp"
     # Flannel's VXLAN and the kubelet, from every machine of the network: install opened neither.
     run ufw-after-node-add ufw show added
     ufw_has server-ufw-vxlan "from $GUEST_NET to any port 8472 proto udp"
     ufw_has server-ufw-kubelet "from $GUEST_NET to any port 10250 proto tcp"
     check server-ufw-no-etcd "node add for an agent opened etcd's ports" sh -c "! grep -q '2379' '$OUT'"
     check server-ufw-vxlan-not-from-anyone "VXLAN is open to anyone" sh -c "! grep -Eq 'allow 8472' '$OUT'"
-    check join-file-mode-600 "the join file is mode $(stat -c %a /root/join-agent.json 2>&1)" test "$(stat -c %a /root/join-agent.json)" = 600
-    expect_out node-add-says-expiry 'works until .* 24h from now'
     # An agent-only token that the cluster deletes after a day, never the server token.
     server_token=$(cat /var/lib/rancher/k3s/server/token)
     check join-file-not-server-token "the join file holds the server token (which also joins servers, and never expires)" \

@@ -81,6 +81,15 @@ pub fn extract(reader: impl Read + Send, expected: &Expected, target: &Utf8Path)
             bail!(Failure::new(ExitCode::Failed, format!("'{target}' exists and is not empty")).help("choose a new or empty directory"));
         }
     }
+    // A damaged payload is found only while it is read: the directories made
+    // for it go again with it, so a refused file leaves the host as it was.
+    let made = missing_ancestors(target);
+    let forget = |staging: &Utf8Path| {
+        let _ = fs::remove_dir_all(staging);
+        for dir in &made {
+            let _ = fs::remove_dir(dir);
+        }
+    };
     let staging = staging_dir(target)?;
     let result = unpack_into(reader, expected, &staging);
     match result {
@@ -88,16 +97,19 @@ pub fn extract(reader: impl Read + Send, expected: &Expected, target: &Utf8Path)
             if target.exists() {
                 fs::remove_dir(target).with_context(|| format!("could not replace empty '{target}'"))?;
             }
-            fs::rename(&staging, target).with_context(|| format!("could not move '{staging}' to '{target}'")).inspect_err(|_| {
-                let _ = fs::remove_dir_all(&staging);
-            })?;
+            fs::rename(&staging, target).with_context(|| format!("could not move '{staging}' to '{target}'")).inspect_err(|_| forget(&staging))?;
             Ok(files)
         }
         Err(e) => {
-            let _ = fs::remove_dir_all(&staging);
+            forget(&staging);
             Err(e)
         }
     }
+}
+
+/// The ancestors of TARGET that do not exist yet, deepest first.
+fn missing_ancestors(target: &Utf8Path) -> Vec<Utf8PathBuf> {
+    target.ancestors().skip(1).filter(|p| !p.as_str().is_empty()).take_while(|p| fs::symlink_metadata(p).is_err()).map(Utf8Path::to_path_buf).collect()
 }
 
 fn staging_dir(target: &Utf8Path) -> Result<Utf8PathBuf> {
@@ -574,6 +586,22 @@ mod tests {
         let err = format!("{:#}", extract(&z[..], &exp, &base.join("out")).unwrap_err());
         assert!(err.contains("the payload is damaged"), "{err}");
         assert_eq!(fs::read_dir(&base.0).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_damaged_payload_leaves_no_directory_it_made() {
+        let (z, mut exp) = payload(&[("a", F, b"data", "")]);
+        exp.sha256 = "00".repeat(32);
+        let base = tmp();
+        fs::create_dir(base.join("kept")).unwrap();
+        // As install's /opt/floppies/releases/VERSION on a new host: two levels made for it.
+        let err = format!("{:#}", extract(&z[..], &exp, &base.join("kept/opt/releases/1.0")).unwrap_err());
+        assert!(err.contains("the payload is damaged"), "{err}");
+        assert!(!base.join("kept/opt").exists(), "the directories made for the payload are left behind");
+        assert!(base.join("kept").is_dir(), "a directory that was there before is gone");
+        let (z, exp) = payload(&[("a", F, b"data", "")]);
+        extract(&z[..], &exp, &base.join("kept/opt/releases/1.0")).unwrap();
+        assert!(base.join("kept/opt/releases/1.0/a").is_file(), "a good payload keeps what it needs");
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn add(ctx: &Ctx, args: &NodeAddArgs) -> Result<()> {
         "embedded_etcd": if to_etcd { "move this server to embedded etcd first (restarts k3s)" } else if server_role { "already on embedded etcd" } else { "not needed" },
         "firewall": firewall.describe(),
     });
-    let firewall_text = if peers::ufw_active() { format!("ufw: {}\n", firewall.describe().join("\n     ")) } else { String::new() };
+    let firewall_text = if firewall.active { format!("ufw: {}\n", firewall.describe().join("\n     ")) } else { String::new() };
     if ctx.global.dry_run {
         ctx.out.data(&json!({ "plan": plan, "changed": false }), || {
             let etcd = if to_etcd {
@@ -205,7 +205,7 @@ fn peer_firewall(args: &NodeAddArgs, address: &str, servers: &[String], etcd: bo
     let network = peers::own_network(address).or_else(|| default_address().ok().and_then(|a| peers::own_network(&a)));
     let others = servers.get(1..).unwrap_or_default();
     let rules = peers::rules(&peers::sources(network.as_deref(), others), etcd);
-    peers::PeerFirewall { rules, keep: args.ufw == NodeAddUfw::Keep }
+    peers::PeerFirewall { rules, keep: args.ufw == NodeAddUfw::Keep, active: peers::ufw_active() }
 }
 
 /// Embedded etcd's ports are free here (checked before anything changes).

@@ -1,4 +1,8 @@
-//! ufw: whether it is active, and whether a rule is already there.
+//! ufw: whether it is active, whether a rule is already there, and adding
+//! and removing tagged rules as a step records them.
+
+use anyhow::Result;
+use serde_json::{json, Value};
 
 use crate::runner;
 
@@ -45,6 +49,40 @@ pub fn tagged_rules(show_added: &str, tag: &str) -> Vec<Vec<String>> {
         .map(|rule| rule.split_whitespace().map(String::from).collect::<Vec<_>>())
         .filter(|words| !words.is_empty() && !words.iter().any(|w| w == "comment"))
         .collect()
+}
+
+/// RULES (each the words given to `ufw`) as owned words.
+pub fn owned(rules: &[&[&str]]) -> Vec<Vec<String>> {
+    rules.iter().map(|r| r.iter().map(|w| w.to_string()).collect()).collect()
+}
+
+/// Of RULES, those ufw does not have yet (ours or an identical one of the user's).
+pub fn missing(rules: &[Vec<String>]) -> Result<Vec<Vec<String>>> {
+    let added = runner::run("ufw", &["show", "added"])?.stdout;
+    Ok(rules.iter().filter(|r| !has_rule(&added, &r.iter().map(String::as_str).collect::<Vec<_>>())).cloned().collect())
+}
+
+/// Adds those of RULES ufw lacks, with the comment TAG; returns EARLIER (a
+/// step record's `ufw_added`) with them appended, for undo.
+pub fn add_missing(rules: &[Vec<String>], earlier: &Value, tag: &str) -> Result<Vec<Value>> {
+    let mut added: Vec<Value> = earlier.as_array().cloned().unwrap_or_default();
+    for rule in missing(rules)? {
+        let mut args: Vec<&str> = rule.iter().map(String::as_str).collect();
+        args.extend(["comment", tag]);
+        runner::run("ufw", &args)?;
+        added.push(json!(rule));
+    }
+    Ok(added)
+}
+
+/// Deletes the rules a step record's `ufw_added` lists.
+pub fn remove_added(added: &Value) -> Result<()> {
+    for rule in added.as_array().into_iter().flatten() {
+        let mut args = vec!["delete"];
+        args.extend(rule.as_array().into_iter().flatten().filter_map(Value::as_str));
+        runner::run("ufw", &args)?;
+    }
+    Ok(())
 }
 
 fn normalise<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {

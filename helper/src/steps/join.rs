@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::{baseline, k3s_service, network, on_path, peers, stage, unpack, InstallCx, Step, UfwMode, UninstallCx};
 use crate::files::{private_dir, write_private};
+use crate::host::ufw;
 use crate::joinfile::{server_host_port, JoinFile, NodeRole};
 use crate::journal::Journal;
 use crate::layout::{Layout, K3S_UNIT};
@@ -148,7 +149,7 @@ pub fn join_report(cx: &InstallCx, file: &JoinFile) -> preflight::Report {
 /// kubelet (10250/tcp) and flannel VXLAN (8472/udp) from every machine of the
 /// cluster, which are SOURCES (peers::sources).
 pub fn agent_rules(sources: &[String]) -> Vec<Vec<String>> {
-    let mut rules: Vec<Vec<String>> = network::UFW_POD_RULES.iter().map(|r| r.iter().map(|w| w.to_string()).collect()).collect();
+    let mut rules = ufw::owned(network::UFW_POD_RULES);
     rules.extend(peers::rules(sources, false));
     rules
 }
@@ -157,8 +158,8 @@ pub fn agent_rules(sources: &[String]) -> Vec<Vec<String>> {
 /// administrators), as install opens it, then an agent's, with etcd's client
 /// and peer ports from SOURCES too.
 pub fn server_rules(sources: &[String]) -> Vec<Vec<String>> {
-    let mut rules = vec![["allow", "6443/tcp"].iter().map(|w| w.to_string()).collect()];
-    rules.extend(network::UFW_POD_RULES.iter().map(|r| r.iter().map(|w| w.to_string()).collect()));
+    let mut rules = ufw::owned(&[&["allow", "6443/tcp"]]);
+    rules.extend(ufw::owned(network::UFW_POD_RULES));
     rules.extend(peers::rules(sources, true));
     rules
 }
@@ -182,7 +183,7 @@ pub struct JoinFirewall {
 
 impl JoinFirewall {
     fn missing(&self) -> Result<Vec<Vec<String>>> {
-        peers::missing(&role_rules(need(&self.file, FIREWALL_STEP)?))
+        ufw::missing(&role_rules(need(&self.file, FIREWALL_STEP)?))
     }
     fn active(cx: &InstallCx) -> bool {
         serde_json::from_value::<preflight::Facts>(cx.record("preflight")).unwrap_or_default().ufw_active
@@ -213,7 +214,7 @@ impl Step for JoinFirewall {
     fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let earlier = cx.record(FIREWALL_STEP)["ufw_added"].clone();
         let added = if Self::active(cx) && self.ufw == UfwMode::Keep {
-            peers::add_missing(&role_rules(need(&self.file, FIREWALL_STEP)?), &earlier)?
+            ufw::add_missing(&role_rules(need(&self.file, FIREWALL_STEP)?), &earlier, network::UFW_TAG)?
         } else {
             earlier.as_array().cloned().unwrap_or_default()
         };
@@ -221,7 +222,7 @@ impl Step for JoinFirewall {
         Ok(json!({ "ufw_added": added, "role": role }))
     }
     fn undo(&self, _cx: &UninstallCx, record: &Value) -> Result<()> {
-        peers::remove_added(&record["ufw_added"])
+        ufw::remove_added(&record["ufw_added"])
     }
 }
 

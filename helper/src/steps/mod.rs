@@ -151,7 +151,7 @@ pub fn join_undo_steps() -> Vec<Box<dyn Step>> {
 
 /// node add's ufw step as uninstall needs it: its record says what to remove.
 fn node_add_firewall() -> Box<dyn Step> {
-    Box::new(peers::PeerFirewall { rules: Vec::new(), keep: false })
+    Box::new(peers::PeerFirewall { rules: Vec::new(), keep: false, active: false })
 }
 
 pub use credentials::{read_minio_env, read_reader_env};

@@ -12,6 +12,7 @@ use std::fs;
 
 use super::{InstallCx, Step, UfwMode, UninstallCx};
 use crate::files::write_atomic;
+use crate::host::ufw;
 use crate::layout::{self, Layout, K3S_UNIT};
 use crate::preflight::Facts;
 use crate::runner;
@@ -107,7 +108,7 @@ impl Step for Network {
     fn done(&self, cx: &InstallCx) -> Result<bool> {
         let f = facts(cx);
         let route_ok = !f.add_default_route || crate::host::route::has_ipv4_default_route();
-        Ok(route_ok && !(f.ufw_active && cx.opts.ufw == UfwMode::Keep && missing_ufw_rules()?.iter().any(|m| *m)))
+        Ok(route_ok && !(f.ufw_active && cx.opts.ufw == UfwMode::Keep && !ufw::missing(&ufw::owned(UFW_RULES))?.is_empty()))
     }
 
     fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
@@ -126,16 +127,7 @@ impl Step for Network {
         if f.ufw_active {
             match cx.opts.ufw {
                 UfwMode::Keep => {
-                    let mut added: Vec<Value> = record["ufw_added"].as_array().cloned().unwrap_or_default();
-                    for (rule, missing) in UFW_RULES.iter().zip(missing_ufw_rules()?) {
-                        if missing {
-                            let mut args: Vec<&str> = rule.to_vec();
-                            args.extend(["comment", UFW_TAG]);
-                            runner::run("ufw", &args)?;
-                            added.push(json!(rule));
-                        }
-                    }
-                    record["ufw_added"] = Value::Array(added);
+                    record["ufw_added"] = Value::Array(ufw::add_missing(&ufw::owned(UFW_RULES), &record["ufw_added"], UFW_TAG)?);
                 }
                 UfwMode::Disable => {
                     runner::run("ufw", &["disable"])?;
@@ -168,16 +160,11 @@ impl Step for Network {
         if fs::symlink_metadata(format!("/sys/class/net/{DUMMY_LINK}")).is_ok() {
             runner::run("ip", &["link", "delete", DUMMY_LINK])?;
         }
-        for rule in record["ufw_added"].as_array().into_iter().flatten() {
-            let words: Vec<&str> = rule.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            let mut args = vec!["delete"];
-            args.extend(words);
-            runner::run("ufw", &args)?;
-        }
+        ufw::remove_added(&record["ufw_added"])?;
         // Rules tagged as ours that no record names (a journal lost or older): removed too.
         let listed = if which::which("ufw").is_ok() { runner::capture("ufw", &["show", "added"]).ok().filter(|o| o.success()) } else { None };
         if let Some(added) = listed.map(|o| o.stdout) {
-            for words in crate::host::ufw::tagged_rules(&added, UFW_TAG) {
+            for words in ufw::tagged_rules(&added, UFW_TAG) {
                 let mut args = vec!["delete"];
                 args.extend(words.iter().map(String::as_str));
                 runner::run("ufw", &args)?;
@@ -210,12 +197,6 @@ fn add_route_unit(layout: &Layout) -> Result<()> {
     }
     runner::run("systemctl", &["enable", "--now", ROUTE_UNIT])?;
     Ok(())
-}
-
-/// For each of UFW_RULES, whether ufw lacks it (ours or an identical one of the user's).
-fn missing_ufw_rules() -> Result<Vec<bool>> {
-    let added = runner::run("ufw", &["show", "added"])?.stdout;
-    Ok(UFW_RULES.iter().map(|r| !crate::host::ufw::has_rule(&added, r)).collect())
 }
 
 #[cfg(test)]

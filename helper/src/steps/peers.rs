@@ -14,7 +14,6 @@ use std::net::IpAddr;
 use super::{network::UFW_TAG, InstallCx, Step, UninstallCx};
 use crate::host::{addr, ufw};
 use crate::joinfile::server_host_port;
-use crate::runner;
 
 /// The journal entry of node add's rules.
 pub const STEP: &str = "peer-firewall";
@@ -61,56 +60,29 @@ pub fn rules(sources: &[String], etcd: bool) -> Vec<Vec<String>> {
     out
 }
 
-/// Of RULES, those ufw does not have yet (ours or an identical one of the user's).
-pub fn missing(rules: &[Vec<String>]) -> Result<Vec<Vec<String>>> {
-    let added = runner::run("ufw", &["show", "added"])?.stdout;
-    Ok(rules.iter().filter(|r| !ufw::has_rule(&added, &r.iter().map(String::as_str).collect::<Vec<_>>())).cloned().collect())
-}
-
-/// Adds those of RULES ufw lacks, tagged; returns EARLIER (a record's
-/// `ufw_added`) with them appended, for undo.
-pub fn add_missing(rules: &[Vec<String>], earlier: &Value) -> Result<Vec<Value>> {
-    let mut added: Vec<Value> = earlier.as_array().cloned().unwrap_or_default();
-    for rule in missing(rules)? {
-        let mut args: Vec<&str> = rule.iter().map(String::as_str).collect();
-        args.extend(["comment", UFW_TAG]);
-        runner::run("ufw", &args)?;
-        added.push(json!(rule));
-    }
-    Ok(added)
-}
-
-/// Deletes the rules a record's `ufw_added` lists.
-pub fn remove_added(added: &Value) -> Result<()> {
-    for rule in added.as_array().into_iter().flatten() {
-        let mut args = vec!["delete"];
-        args.extend(rule.as_array().into_iter().flatten().filter_map(Value::as_str));
-        runner::run("ufw", &args)?;
-    }
-    Ok(())
-}
-
-/// True when ufw is installed and on.
+/// True when ufw is installed and on (`ufw status`: slow, so asked once).
 pub fn ufw_active() -> bool {
     ufw::status().is_some_and(|s| s.active)
 }
 
-/// node add's step on a server: the rules, where ufw is on and the user keeps
-/// it (`--ufw keep`); RULES is empty for uninstall, which needs only the record.
+/// node add's step on a server: the rules, where ufw is on (ACTIVE, asked
+/// once) and the user keeps it (`--ufw keep`); RULES is empty for uninstall,
+/// which needs only the record.
 pub struct PeerFirewall {
     pub rules: Vec<Vec<String>>,
     pub keep: bool,
+    pub active: bool,
 }
 
 impl PeerFirewall {
     /// True when the rules go in: ufw is on and kept.
     pub fn applies(&self) -> bool {
-        self.keep && ufw_active()
+        self.keep && self.active
     }
 
     /// What the step does on this host, a line each.
     pub fn describe(&self) -> Vec<String> {
-        if !ufw_active() {
+        if !self.active {
             vec!["ufw is not active: nothing to change".into()]
         } else if !self.keep {
             vec!["ufw is on and left as it is (--ufw leave): allow 8472/udp and 10250/tcp (and 2379-2380/tcp between servers) from the other machines yourself"
@@ -137,15 +109,15 @@ impl Step for PeerFirewall {
         self.describe()
     }
     fn done(&self, _cx: &InstallCx) -> Result<bool> {
-        Ok(!self.applies() || missing(&self.rules)?.is_empty())
+        Ok(!self.applies() || ufw::missing(&self.rules)?.is_empty())
     }
     fn apply(&self, cx: &mut InstallCx) -> Result<Value> {
         let earlier = cx.record(STEP)["ufw_added"].clone();
-        let added = if self.applies() { add_missing(&self.rules, &earlier)? } else { earlier.as_array().cloned().unwrap_or_default() };
+        let added = if self.applies() { ufw::add_missing(&self.rules, &earlier, UFW_TAG)? } else { earlier.as_array().cloned().unwrap_or_default() };
         Ok(json!({ "ufw_added": added }))
     }
     fn undo(&self, _cx: &UninstallCx, record: &Value) -> Result<()> {
-        remove_added(&record["ufw_added"])
+        ufw::remove_added(&record["ufw_added"])
     }
 }
 
@@ -187,7 +159,7 @@ mod tests {
 
     #[test]
     fn undo_of_a_record_without_rules_runs_nothing() {
-        assert!(remove_added(&Value::Null).is_ok());
-        assert!(remove_added(&json!([])).is_ok());
+        assert!(ufw::remove_added(&Value::Null).is_ok());
+        assert!(ufw::remove_added(&json!([])).is_ok());
     }
 }

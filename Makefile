@@ -103,16 +103,17 @@ parts-images: upstream helper
 	FLOPPIES_BUILD=$(BUILD_TOOL) upstream/images
 
 ## The test installer on real parts (test level K): the k3s made of the parts
-## (test-vm/stand-ins/k3s-parts) and the images of parts-images. Never a release.
+## (test-vm/stand-ins/k3s-parts) and the images of parts-images, and an
+## older-version one of the same parts that VM scenario 22 upgrades from. Never a release.
+PARTS_PREVIOUS := out/previous-parts/floppies-installer-parts.run
 test-bundle-parts: parts-images
 	build/bundle parts
+	VERSION=0.0.1 OUT_DIR=$(CURDIR)/out/previous-parts-build DIST_DIR=$(CURDIR)/out/previous-parts build/bundle parts
 
-## Installs what the tests need (apt, pip, cargo; as root), then runs every suite.
-## Of the parts, only what its suites run (tests/parts/run, the images, Helm 3 in
-## the chart suite, actionlint); the rest (kubelet, kube-proxy, kube-scheduler,
-## containerd, helm-controller, the CNI plugins) only level K needs.
-test: ONLY = kine kube-apiserver kube-controller-manager kubectl helm coredns minio mc actionlint
-test: test-deps test-bundle upstream parts-images
+## Installs what the tests need (apt, pip, cargo; as root), then runs every suite:
+## every upstream part is built (the VM suite vm-parts runs scenario 22 at level K
+## on the parts bundle).
+test: test-deps test-bundle test-bundle-parts
 	tests/run
 
 test-deps:
@@ -132,11 +133,12 @@ test-vm-all: test-deps test-bundle
 test-vm-servers: test-deps test-bundle
 	test-vm/run 21
 
-## VM scenario 01 on the k3s made of real parts (level K). Slow under TCG (the
-## image import alone takes minutes: test-vm/stand-ins/k3s-parts/README.md),
-## so not part of make test yet.
+## The VM scenarios on the k3s made of real parts (level K): scenario 22, which
+## chains 01, 02, 06, 11 and 12 in one guest (what make test runs), or those
+## named in PARTS_SCENARIOS. Slow under TCG: test-vm/stand-ins/k3s-parts/README.md.
+PARTS_SCENARIOS ?= 22
 test-vm-parts: test-deps test-bundle-parts
-	test-vm/run --bundle dist/floppies-installer-parts.run 01
+	test-vm/run --bundle dist/floppies-installer-parts.run --previous $(PARTS_PREVIOUS) $(PARTS_SCENARIOS)
 
 ## Every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each (default 60), on the stable
 ## toolchain with the sanitizer none; names what is missing and fails if it cannot.

@@ -108,6 +108,9 @@ needs_standin() {
 needs_real_k3s() {
     [ "$PROFILE" != test ] || skip "$1 (needs real k3s; a test bundle carries the stand-in)"
 }
+needs_parts() {
+    [ "$LEVEL" = K ] || skip "$1 (needs the k3s made of real parts, the parts bundle; this run is level $LEVEL)"
+}
 
 # check CHECK REASON COMMAND...: PASS if COMMAND succeeds, else FAIL with REASON.
 check() {
@@ -308,6 +311,69 @@ http_equals() {
     else
         fail "$2" "GET /$1 has sha256 '$_got', the bundle's is '$_want'"
     fi
+}
+
+# --- the app on a real cluster (levels K and R) ---------------------------
+
+# Every pod in the app's namespace is Ready, or a Job's and Succeeded; at
+# least the MinIO and s3www ones exist. Prints the pods.
+app_pods_ready() {
+    "$K3S" kubectl -n floppies get pods -o json | python3 -c '
+import json, sys
+pods = json.load(sys.stdin)["items"]
+def ready(p):
+    conds = {c["type"]: c["status"] for c in p["status"].get("conditions", [])}
+    return p["status"].get("phase") == "Succeeded" or conds.get("Ready") == "True"
+names = [p["metadata"]["name"] for p in pods]
+for p in pods:
+    print(p["metadata"]["name"], p["status"].get("phase"), "ready" if ready(p) else "NOT READY", file=sys.stderr)
+sys.exit(0 if all(map(ready, pods)) and any("minio" in n for n in names) and any("s3www" in n for n in names) else 1)'
+}
+
+# app_checks [PREFIX]: what only a real cluster shows: the app's namespace
+# enforces restricted, every pod of the app Ready, the seed Job succeeded,
+# CoreDNS Ready. PREFIX- starts each check's name.
+app_checks() {
+    _p=${1:+$1-}
+    check "${_p}namespace-enforces-restricted" "the floppies namespace does not enforce restricted" \
+        sh -c "'$K3S' kubectl get namespace floppies -o jsonpath='{.metadata.labels.pod-security\.kubernetes\.io/enforce}' | grep -qx restricted"
+    check "${_p}app-pods-ready" "a pod of the app is not Ready (or there is none)" app_pods_ready
+    check "${_p}seed-job-succeeded" "the seed Job has not succeeded" sh -c "'$K3S' kubectl -n floppies get jobs -o jsonpath='{.items[*].status.succeeded}' | grep -q 1"
+    check "${_p}coredns-ready" "CoreDNS is not Ready" sh -c "'$K3S' kubectl -n kube-system get deployment coredns -o jsonpath='{.status.readyReplicas}' | grep -qx 1"
+}
+
+# minio_mc SCRIPT: runs SCRIPT with sh in the MinIO pod, where the real mc of
+# the image reaches this MinIO as alias "local" with the pod's own root
+# credentials (from its environment: never on a command line). Stdin is passed on.
+minio_mc() {
+    _deploy=$("$K3S" kubectl -n floppies get deployments -o name | grep -- '-minio$' | head -n1)
+    [ -n "$_deploy" ] || { echo "no MinIO deployment in floppies" >&2; return 1; }
+    # shellcheck disable=SC2016 # expanded by the pod's sh, from its environment
+    "$K3S" kubectl -n floppies exec -i "$_deploy" -c minio -- sh -c \
+        'export MC_HOST_local="http://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@127.0.0.1:9000"; '"$1"
+}
+
+# diagnose_installed: diagnose on the installed host writes a bundle with the
+# HelmChart manifest and k3s's resolv.conf for the kubelet, and without the
+# MinIO password, the s3www reader's secret or the k3s token.
+diagnose_installed() {
+    _pw=$(sed -n 's/^MINIO_ROOT_PASSWORD=//p' /var/lib/floppies/credentials/minio-root.env)
+    _secret=$(sed -n 's/^S3WWW_SECRET_KEY=//p' /var/lib/floppies/credentials/s3www-reader.env)
+    _token=$(sed 's/.*://' /var/lib/rancher/k3s/server/token)
+    mkdir -p /tmp/diag-installed
+    floppies diagnose-installed diagnose --output /tmp/diag-installed
+    expect_rc diagnose-installed-exit-0 0
+    if diagnose_ok diagnose-installed /tmp/diag-installed; then
+        check diagnose-has-manifest "the HelmChart manifest was not collected" sh -c "find /tmp/diag-installed/x -name 'k3s-manifest-floppies.yaml' | grep -q ."
+        # The guest's resolv.conf is resolved's stub with no upstream server (00):
+        # k3s, and so the stand-in, then writes the kubelet's own; support sees it.
+        check diagnose-has-k3s-resolv-conf "the bundle lacks the resolv.conf k3s generated for the kubelet" \
+            grep -rqx --include=k3s-resolv.conf.txt 'nameserver 8.8.8.8' /tmp/diag-installed/x
+        check diagnose-no-minio-password "the MinIO password is in the bundle" sh -c "[ -n '$_pw' ] && ! grep -rqF -- '$_pw' /tmp/diag-installed/x"
+        check diagnose-no-s3www-secret "the s3www secret is in the bundle" sh -c "[ -n '$_secret' ] && ! grep -rqF -- '$_secret' /tmp/diag-installed/x"
+        check diagnose-no-k3s-token "the k3s token is in the bundle" sh -c "[ -n '$_token' ] && ! grep -rqF -- '$_token' /tmp/diag-installed/x"
+    fi
+    rm -rf /tmp/diag-installed
 }
 
 # --- guests on a private network (a scenario with "# guests: A B") ---------

@@ -16,8 +16,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # guest like an Ubuntu 22.04 server where k3s and containerd look (issue 15,
 # item 16; the differences that remain are listed in test-vm/README.md).
 PACKAGES="linux-image-amd64,systemd-sysv,udev,iproute2,iptables,nftables,ufw,kmod,e2fsprogs,procps,util-linux,busybox,zstd,tar,coreutils,openssl,curl,python3,apparmor,systemd-resolved"
-# Room for what preflight asks under /var/lib (3 GiB + images), sparse on the host.
-DISK_SIZE=8G
+# Room for what preflight asks under /opt and /var/lib (3 GiB + the images
+# three times + the release), sparse on the host: at level K an upgrade asks
+# for the parts bundle's 4.7 GiB while the older one's install still holds
+# about 2.5 GiB (scenario 22).
+DISK_SIZE=12G
 
 say() {
     printf 'image: %s\n' "$*" >&2

@@ -30,7 +30,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 # Room for what preflight asks under /var/lib (3 GiB + images), sparse on the host.
-DISK_SIZE=10G
+DISK_SIZE=14G
 DISK_BYTES=10737418240
 # Every cloud image labels its root filesystem so. rw and fsck.mode=skip: no fsck
 # of the root or of /boot/efi (each overlay is a fresh copy of a cleanly shut

@@ -29,9 +29,10 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-# Room for what preflight asks under /var/lib (3 GiB + images), sparse on the host.
+# Room for what preflight asks (3 GiB + the images three times + the release;
+# an upgrade at level K needs more: image/debian.sh), sparse on the host.
 DISK_SIZE=14G
-DISK_BYTES=10737418240
+DISK_BYTES=15032385536
 # Every cloud image labels its root filesystem so. rw and fsck.mode=skip: no fsck
 # of the root or of /boot/efi (each overlay is a fresh copy of a cleanly shut
 # down image), so no systemd-fsckd still running when a scenario's "before"

@@ -104,11 +104,12 @@ parts-images: upstream helper
 
 ## The test installer on real parts (test level K): the k3s made of the parts
 ## (test-vm/stand-ins/k3s-parts) and the images of parts-images, and an
-## older-version one of the same parts that VM scenario 22 upgrades from. Never a release.
+## older-version one of the same parts that VM scenario 22 upgrades from (built
+## second, through the same scratch dir: its inputs are the same). Never a release.
 PARTS_PREVIOUS := out/previous-parts/floppies-installer-parts.run
 test-bundle-parts: parts-images
 	build/bundle parts
-	VERSION=0.0.1 OUT_DIR=$(CURDIR)/out/previous-parts-build DIST_DIR=$(CURDIR)/out/previous-parts build/bundle parts
+	VERSION=0.0.1 DIST_DIR=$(CURDIR)/out/previous-parts build/bundle parts
 
 ## Installs what the tests need (apt, pip, cargo; as root), then runs every suite:
 ## every upstream part is built (the VM suite vm-parts runs scenario 22 at level K

@@ -125,7 +125,7 @@ test-vm: test-deps test-bundle
 	test-vm/run
 
 ## Every VM scenario, those make test leaves out for its time budget too
-## (09, 10, 13, 14, 15 and 21: test-vm/README.md).
+## (01, 02, 09, 10, 12, 13, 14, 15 and 21: test-vm/README.md; 22 skips: it needs the parts bundle).
 test-vm-all: test-deps test-bundle
 	test-vm/run --all
 

@@ -353,6 +353,17 @@ minio_mc() {
         'export MC_HOST_local="http://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@127.0.0.1:9000"; '"$1"
 }
 
+# k3s_timeline: where the last start of k3s spent its time, as INFO lines
+# (seconds since k3s started, from the unit's journal): the parts unpacked,
+# each image archive imported, the API server and the node up.
+k3s_timeline() {
+    journalctl -b -u floppies-k3s.service -o short-monotonic --no-pager 2> /dev/null | awk '
+        { match($0, /^\[ *[0-9.]+\]/); t = substr($0, 2, RLENGTH - 2) + 0; sub(/^\[ *[0-9.]+\] [^ ]+ [^ ]+ /, "") }
+        /Starting k3s/ { t0 = t; n = 0 }
+        t0 && /unpacked the parts|Imported images from|k3s of parts is up|Failed to import/ { line[++n] = sprintf("%5.0f s  %s", t - t0, substr($0, 1, 140)) }
+        END { for (i = 1; i <= n; i++) print line[i] }' | while IFS= read -r _l; do info "k3s: $_l"; done
+}
+
 # diagnose_installed: diagnose on the installed host writes a bundle with the
 # HelmChart manifest and k3s's resolv.conf for the kubelet, and without the
 # MinIO password, the s3www reader's secret or the k3s token.

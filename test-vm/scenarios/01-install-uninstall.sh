@@ -2,6 +2,7 @@
 # 01 install-uninstall: diagnose with nothing installed, install, healthy
 # status, the content served through the ingress, diagnose without secrets, a
 # re-run that changes nothing, uninstall, nothing left behind.
+# on-request: make test checks all of it at level K instead, in scenario 22 (suite vm-parts), to fit CI's time; 'make test-vm-all' or 'test-vm/run --all' runs it at level S
 # timeout: 3000
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"
@@ -33,6 +34,7 @@ expect_rc status-healthy 0
 expect_out status-says-healthy '^healthy'
 http_equals floppy.gif http-content-matches
 info "level $LEVEL: $(($(date +%s) - install_t0)) s from 'install' to the content served"
+if [ "$LEVEL" = K ]; then k3s_timeline; fi
 check kubeconfig-mode-0600 "k3s.yaml is not mode 600" test "$(stat -c %a /etc/rancher/k3s/k3s.yaml)" = 600
 if [ "$LEVEL" = S ]; then
     check images-imported "the stand-in recorded no minio image" grep -q 'quay.io/minio/minio' /var/lib/rancher/k3s/agent/containerd/imported.list

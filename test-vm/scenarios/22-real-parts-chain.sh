@@ -49,7 +49,8 @@ run install-killed-after-k3s-service env FLOPPIES_TEST_FAULT=kill-after:k3s-serv
 expect_rc install-killed-exit-137 137
 check journal-has-k3s-service "state.json does not record k3s-service" grep -q '"name": "k3s-service"' /var/lib/floppies/state.json
 check journal-not-complete "state.json says complete although the run was killed" sh -c '! grep -q "\"complete\": true" /var/lib/floppies/state.json'
-check k3s-runs-after-kill "the k3s unit is not running after the installer was killed" systemctl is-active --quiet floppies-k3s.service
+check k3s-runs-after-kill "the k3s unit is neither starting nor running after the installer was killed" \
+    sh -c 'systemctl is-active floppies-k3s.service | grep -qxE "active|activating"'
 # shellcheck disable=SC2086 # an optional flag and its value
 run install-resumed sh "$PREVIOUS" install --yes $wait_flag
 expect_rc install-resumed-exit-0 0
@@ -60,6 +61,7 @@ expect_out status-says-healthy '^healthy'
 expect_out status-names-old-version "^floppies $old "
 http_equals floppy.gif http-content-matches "$PREVIOUS"
 info "level $LEVEL: $(($(date +%s) - install_t0)) s from 'install' (killed once, resumed) to the content served"
+k3s_timeline
 check kubeconfig-mode-0600 "k3s.yaml is not mode 600" test "$(stat -c %a /etc/rancher/k3s/k3s.yaml)" = 600
 check images-imported "containerd does not know the minio image" sh -c "'$K3S' crictl images | grep -q minio"
 
@@ -95,6 +97,7 @@ t0=$(date +%s)
 installer upgrade install --yes $wait_flag
 expect_rc upgrade-exit-0 0
 info "level $LEVEL: $(($(date +%s) - t0)) s for the upgrade (uninstall --keep-data of $old, install of $new)"
+k3s_timeline
 floppies status-new status
 expect_rc status-new-healthy 0
 expect_out status-names-new-version "^floppies $new "

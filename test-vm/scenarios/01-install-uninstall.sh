@@ -2,7 +2,6 @@
 # 01 install-uninstall: diagnose with nothing installed, install, healthy
 # status, the content served through the ingress, diagnose without secrets, a
 # re-run that changes nothing, uninstall, nothing left behind.
-# on-request: make test checks all of it at level K instead, in scenario 22 (suite vm-parts), to fit CI's time; 'make test-vm-all' or 'test-vm/run --all' runs it at level S
 # timeout: 3000
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"

@@ -2,7 +2,6 @@
 # 02 keep-data: uninstall --keep-data keeps the customer's data and the
 # credentials and removes everything else; installing again reuses them.
 # Two installs at level K under TCG take about 400 s each.
-# on-request: make test checks all of it at level K instead, in scenario 22 (suite vm-parts), to fit CI's time; 'make test-vm-all' or 'test-vm/run --all' runs it at level S
 # timeout: 1500
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"

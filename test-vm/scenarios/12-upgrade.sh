@@ -4,7 +4,6 @@
 # then with --yes upgrades (uninstall --keep-data of the old version, install
 # of the new): data and credentials carry over, status names the new
 # version, the content is served; uninstall leaves the host clean.
-# on-request: make test checks all of it at level K instead, in scenario 22 (suite vm-parts), to fit CI's time; 'make test-vm-all' or 'test-vm/run --all' runs it at level S
 # timeout: 600
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"

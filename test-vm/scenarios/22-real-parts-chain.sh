@@ -13,7 +13,7 @@
 # the data and leaves the host as found. HTTPS is not checked: it is
 # Traefik's, which level K does not have (scenario 11 checks it on real k3s).
 # covers: 01 02 06 11 12
-# on-request: level K only; make test runs it with the parts bundle (tests/run suite vm-parts)
+# on-request: level K only, with the parts bundle: make test-vm-parts, or tests/run vm-parts
 # timeout: 3600
 # shellcheck source=test-vm/guest/lib.sh
 . "$T/lib.sh"

@@ -364,6 +364,41 @@ k3s_timeline() {
         END { for (i = 1; i <= n; i++) print line[i] }' | while IFS= read -r _l; do info "k3s: $_l"; done
 }
 
+# diagnose_not_installed: diagnose with nothing installed writes a bundle
+# whose summary says so.
+diagnose_not_installed() {
+    mkdir -p /tmp/diag-empty
+    installer diagnose-empty diagnose --output /tmp/diag-empty
+    expect_rc diagnose-empty-exit-0 0
+    if diagnose_ok diagnose-empty /tmp/diag-empty; then
+        check diagnose-empty-says-not-installed "summary.txt does not say the product is not installed" \
+            sh -c "find /tmp/diag-empty/x -name summary.txt -exec cat {} + | grep -qi 'not installed'"
+    fi
+    rm -rf /tmp/diag-empty
+}
+
+# upgrade_asks_first OLD NEW: installing this bundle over OLD on a
+# non-terminal without --yes asks for the upgrade to NEW (exit 8) and changes
+# nothing: status still names OLD.
+upgrade_asks_first() {
+    run upgrade-unconfirmed sh "$BUNDLE" install < /dev/null
+    expect_rc upgrade-unconfirmed-exit-8 8
+    expect_out upgrade-asks "Upgrade to $2"
+    floppies status-still-old status
+    expect_out still-old-version "^floppies $1 "
+}
+
+# save_credentials, then credentials_kept: both credential files are
+# byte-equal to the saved copies (/tmp/*.before) after the upgrade.
+save_credentials() {
+    cp /var/lib/floppies/credentials/minio-root.env /tmp/minio-root.env.before
+    cp /var/lib/floppies/credentials/s3www-reader.env /tmp/s3www-reader.env.before
+}
+credentials_kept() {
+    check minio-credentials-kept "the MinIO credentials changed in the upgrade" cmp -s /var/lib/floppies/credentials/minio-root.env /tmp/minio-root.env.before
+    check reader-credentials-kept "the s3www credentials changed in the upgrade" cmp -s /var/lib/floppies/credentials/s3www-reader.env /tmp/s3www-reader.env.before
+}
+
 # diagnose_installed: diagnose on the installed host writes a bundle with the
 # HelmChart manifest and k3s's resolv.conf for the kubelet, and without the
 # MinIO password, the s3www reader's secret or the k3s token.

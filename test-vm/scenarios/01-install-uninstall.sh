@@ -9,14 +9,7 @@ scenario_begin install-uninstall
 
 snapshot "$LOGS/before"
 
-mkdir -p /tmp/diag-empty
-installer diagnose-empty diagnose --output /tmp/diag-empty
-expect_rc diagnose-empty-exit-0 0
-if diagnose_ok diagnose-empty /tmp/diag-empty; then
-    check diagnose-empty-says-not-installed "summary.txt does not say the product is not installed" \
-        sh -c "find /tmp/diag-empty/x -name summary.txt -exec cat {} + | grep -qi 'not installed'"
-fi
-rm -rf /tmp/diag-empty
+diagnose_not_installed
 
 # Under TCG the k3s of parts needs far longer than the installer's default
 # wait (stand-ins/k3s-parts/README.md: unpacking its parts and importing real

@@ -21,14 +21,9 @@ run install-previous sh "$PREVIOUS" install --yes
 expect_rc install-previous-exit-0 0
 marker=/var/lib/floppies/data/minio/customer-marker
 echo "customer data $$" > "$marker"
-cp /var/lib/floppies/credentials/minio-root.env /tmp/minio-root.env.before
-cp /var/lib/floppies/credentials/s3www-reader.env /tmp/s3www-reader.env.before
+save_credentials
 
-run upgrade-unconfirmed sh "$BUNDLE" install < /dev/null
-expect_rc upgrade-unconfirmed-exit-8 8
-expect_out upgrade-asks "Upgrade to $new"
-floppies status-still-old status
-expect_out still-old-version "^floppies $old "
+upgrade_asks_first "$old" "$new"
 
 installer upgrade install --yes
 expect_rc upgrade-exit-0 0
@@ -36,8 +31,7 @@ floppies status-new status
 expect_rc status-healthy 0
 expect_out status-names-new-version "^floppies $new "
 check marker-kept "the customer's file in the data dir is gone after the upgrade" grep -q "customer data" "$marker"
-check minio-credentials-kept "the MinIO credentials changed in the upgrade" cmp -s /var/lib/floppies/credentials/minio-root.env /tmp/minio-root.env.before
-check reader-credentials-kept "the s3www credentials changed in the upgrade" cmp -s /var/lib/floppies/credentials/s3www-reader.env /tmp/s3www-reader.env.before
+credentials_kept
 check old-release-gone "the old release is still under /opt/floppies/releases" test ! -e "/opt/floppies/releases/$old"
 http_equals floppy.gif http-after-upgrade
 rm -f /tmp/minio-root.env.before /tmp/s3www-reader.env.before

@@ -30,14 +30,7 @@ check versions-differ "the older bundle has the same version ($old)" test "$old"
 check previous-is-parts "the older bundle is not one of real parts" sh -c "sh '$PREVIOUS' --info | grep -q '^contents.*k3s .*MADE OF REAL PARTS'"
 
 # 01: diagnose with nothing installed.
-mkdir -p /tmp/diag-empty
-installer diagnose-empty diagnose --output /tmp/diag-empty
-expect_rc diagnose-empty-exit-0 0
-if diagnose_ok diagnose-empty /tmp/diag-empty; then
-    check diagnose-empty-says-not-installed "summary.txt does not say the product is not installed" \
-        sh -c "find /tmp/diag-empty/x -name summary.txt -exec cat {} + | grep -qi 'not installed'"
-fi
-rm -rf /tmp/diag-empty
+diagnose_not_installed
 
 # 06: one kill while the cluster starts (right after the k3s service step),
 # then the next run resumes from the journal. The installer's wait as in 01
@@ -83,15 +76,10 @@ object="customer object $$"
 put_object() { echo "$object" | minio_mc 'mc pipe local/floppies/customer-object.txt'; }
 object_kept() { [ "$(minio_mc 'mc cat local/floppies/customer-object.txt')" = "$object" ]; }
 check mc-put-object "real mc could not write an object into the bucket" put_object
-cp /var/lib/floppies/credentials/minio-root.env /tmp/minio-root.env.before
-cp /var/lib/floppies/credentials/s3www-reader.env /tmp/s3www-reader.env.before
+save_credentials
 
 # 12: the upgrade asks first, then replaces the older version.
-run upgrade-unconfirmed sh "$BUNDLE" install < /dev/null
-expect_rc upgrade-unconfirmed-exit-8 8
-expect_out upgrade-asks "Upgrade to $new"
-floppies status-still-old status
-expect_out still-old-version "^floppies $old "
+upgrade_asks_first "$old" "$new"
 t0=$(date +%s)
 # shellcheck disable=SC2086 # an optional flag and its value
 installer upgrade install --yes $wait_flag
@@ -104,8 +92,7 @@ expect_out status-names-new-version "^floppies $new "
 check old-release-gone "the old release is still under /opt/floppies/releases" test ! -e "/opt/floppies/releases/$old"
 # 02 and 12: what was kept is what the new install runs on.
 check marker-kept "the customer's file in the data dir is gone after the upgrade" grep -q "customer data $$" "$marker"
-check minio-credentials-kept "the MinIO credentials changed in the upgrade" cmp -s /var/lib/floppies/credentials/minio-root.env /tmp/minio-root.env.before
-check reader-credentials-kept "the s3www credentials changed in the upgrade" cmp -s /var/lib/floppies/credentials/s3www-reader.env /tmp/s3www-reader.env.before
+credentials_kept
 check manifest-uses-kept-password "the HelmChart secret does not carry the kept password" \
     grep -q "$(sed -n 's/^MINIO_ROOT_PASSWORD=//p' /tmp/minio-root.env.before)" /var/lib/rancher/k3s/server/manifests/floppies.yaml
 app_checks upgraded

@@ -26,7 +26,7 @@ expect_rc status-healthy 0
 expect_out status-says-healthy '^healthy'
 http_equals floppy.gif http-content-matches
 info "level $LEVEL: $(($(date +%s) - install_t0)) s from 'install' to the content served"
-if [ "$LEVEL" = K ]; then k3s_timeline; fi
+if [ "$LEVEL" = K ]; then k3s_timeline; k3s_cpu; fi
 check kubeconfig-mode-0600 "k3s.yaml is not mode 600" test "$(stat -c %a /etc/rancher/k3s/k3s.yaml)" = 600
 if [ "$LEVEL" = S ]; then
     check images-imported "the stand-in recorded no minio image" grep -q 'quay.io/minio/minio' /var/lib/rancher/k3s/agent/containerd/imported.list

@@ -55,6 +55,7 @@ expect_out status-names-old-version "^floppies $old "
 http_equals floppy.gif http-content-matches "$PREVIOUS"
 info "level $LEVEL: $(($(date +%s) - install_t0)) s from 'install' (killed once, resumed) to the content served"
 k3s_timeline
+k3s_cpu
 check kubeconfig-mode-0600 "k3s.yaml is not mode 600" test "$(stat -c %a /etc/rancher/k3s/k3s.yaml)" = 600
 check images-imported "containerd does not know the minio image" sh -c "'$K3S' crictl images | grep -q minio"
 
@@ -86,6 +87,7 @@ installer upgrade install --yes $wait_flag
 expect_rc upgrade-exit-0 0
 info "level $LEVEL: $(($(date +%s) - t0)) s for the upgrade (uninstall --keep-data of $old, install of $new)"
 k3s_timeline
+k3s_cpu
 floppies status-new status
 expect_rc status-new-healthy 0
 expect_out status-names-new-version "^floppies $new "

@@ -17,7 +17,10 @@ use floppies_format::error::{ExitCode, Failure};
 
 pub struct WaitReady;
 
+/// The pause between polls on a machine that answers quickly.
 const POLL: Duration = Duration::from_secs(2);
+/// The longest pause between polls.
+const MAX_POLL: Duration = Duration::from_secs(15);
 
 impl Step for WaitReady {
     fn name(&self) -> &'static str {
@@ -54,6 +57,7 @@ fn wait_for(what: &str, deadline: Instant, cx: &InstallCx, check: fn(&Layout) ->
     let mut last = vec![String::from("no answer from k3s yet")];
     let mut said = None;
     loop {
+        let polled = Instant::now();
         match check(cx.layout) {
             Ok(bad) if bad.is_empty() => return Ok(()),
             Ok(bad) => last = bad,
@@ -70,8 +74,18 @@ fn wait_for(what: &str, deadline: Instant, cx: &InstallCx, check: fn(&Layout) ->
             bail!(Failure::new(ExitCode::Failed, format!("{what} is not ready after {}s: {}", cx.opts.wait_timeout, last.join("; ")))
                 .help("run 'sudo floppies diagnose' and send the file it writes to the vendor; 'sudo floppies status' shows the state"));
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(pause_after(polled.elapsed()));
     }
+}
+
+/// The pause before the next poll when the last one took TOOK: POLL, or four
+/// times TOOK when that is longer, at most MAX_POLL. Each poll starts kubectl
+/// and journalctl; on a slow or loaded machine (a small VM, or an emulated
+/// one, where one poll can take seconds of CPU) polling every two seconds
+/// would take a large share of the CPU that k3s needs to come up. This way
+/// the polls take at most a fifth of it.
+fn pause_after(took: Duration) -> Duration {
+    (took * 4).clamp(POLL, MAX_POLL)
 }
 
 /// The last lines of k3s's log (empty when journalctl cannot read it).
@@ -122,6 +136,13 @@ mod tests {
 
     const A: &str = "/var/lib/rancher/k3s/agent/images/floppies-app-images.tar";
     const K: &str = "/var/lib/rancher/k3s/agent/images/floppies-k3s-airgap-images-amd64.tar.zst";
+
+    #[test]
+    fn the_pause_between_polls_grows_with_what_a_poll_takes() {
+        assert_eq!(pause_after(Duration::from_millis(80)), POLL, "a quick machine is polled every two seconds");
+        assert_eq!(pause_after(Duration::from_millis(1500)), Duration::from_secs(6), "a poll of 1.5 s is followed by 6 s of rest");
+        assert_eq!(pause_after(Duration::from_secs(30)), MAX_POLL, "never more than MAX_POLL between polls");
+    }
 
     #[test]
     fn an_import_begun_and_not_ended_is_reported() {

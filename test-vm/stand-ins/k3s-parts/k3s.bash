@@ -248,6 +248,16 @@ kctl() {
     "$BIN/kubectl" --kubeconfig "$CRED/admin.kubeconfig" "$@"
 }
 
+# api URL [CURL-ARGS...]: a request as the admin with curl, for the waits and
+# the loop below: a kubectl started every second or few took, under TCG, a
+# large share of the CPU the parts need to come up.
+api() {
+    local url=$1
+    shift
+    curl -sS --fail --max-time 20 --cacert "$TLS/server-ca.crt" --cert "$TLS/client-admin.crt" \
+        --key "$TLS/client-admin.key" "$@" "$url"
+}
+
 start_kine() {
     mkdir -p "$SERVER/db"
     rm -f "$KINE_SOCK"
@@ -274,7 +284,7 @@ start_apiserver() {
         --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction --anonymous-auth=false \
         --kubelet-client-certificate "$TLS/client-kube-apiserver.crt" --kubelet-client-key "$TLS/client-kube-apiserver.key" \
         --allow-privileged=true --profiling=false --enable-bootstrap-token-auth "${encryption[@]}"
-    wait_for kube-apiserver 300 kctl get --raw '/readyz?verbose'
+    wait_for kube-apiserver 300 api 'https://127.0.0.1:6444/readyz?verbose'
 }
 
 # The "kubernetes" Service's endpoint is the supervisor on 6443 (pods fetch
@@ -314,7 +324,7 @@ start_supervisor() {
         --client-ca "$TLS/client-ca.crt" --server-ca "$TLS/server-ca.crt" --static-dir "$SERVER/static" \
         --apiserver https://127.0.0.1:6444 --apiserver-ca "$TLS/server-ca.crt" \
         --proxy-client-cert "$TLS/client-auth-proxy.crt" --proxy-client-key "$TLS/client-auth-proxy.key"
-    wait_for k3s-supervisor 60 "$BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" get --raw /readyz
+    wait_for k3s-supervisor 60 api https://127.0.0.1:6443/readyz
 }
 
 start_controllers() {
@@ -502,24 +512,21 @@ deploy_manifests() {
     rm -f "$new.err"
 }
 
-# The ingress stand-in's routes from the cluster's Ingress objects.
-write_ingress_routes() {
-    kctl get ingress,service -A -o json 2>/dev/null | python3 -c '
-import json, sys
-items = json.load(sys.stdin)["items"]
-svcs = {(i["metadata"]["namespace"], i["metadata"]["name"]): i for i in items if i["kind"] == "Service"}
-for ing in (i for i in items if i["kind"] == "Ingress"):
-    ns = ing["metadata"]["namespace"]
-    for rule in ing["spec"].get("rules", []):
-        for p in rule.get("http", {}).get("paths", []):
-            s = p["backend"].get("service")
-            svc = s and svcs.get((ns, s["name"]))
-            if not svc or svc["spec"].get("clusterIP") in (None, "None"):
-                continue
-            port = s["port"].get("number") or next((q["port"] for q in svc["spec"]["ports"] if q.get("name") == s["port"].get("name")), None)
-            if port:
-                print(rule.get("host") or "*", p.get("path") or "/", "http://%s:%s" % (svc["spec"]["clusterIP"], port))
-' > "$RUN_DIR/ingress-routes.tmp" && mv "$RUN_DIR/ingress-routes.tmp" "$RUN_DIR/ingress-routes"
+# The ingress stand-in and the process that writes its routes from the
+# cluster's Ingress objects (share/ingress-routes.py).
+start_ingress() {
+    start k3s-ingress-routes python3 "$SHARE/ingress-routes.py" 127.0.0.1:6444 "$TLS/server-ca.crt" \
+        "$TLS/client-admin.crt" "$TLS/client-admin.key" "$RUN_DIR/ingress-routes"
+    start k3s-ingress "$BIN/k3s-ingress" --listen :80 --routes "$RUN_DIR/ingress-routes"
+}
+
+# k3s's own controller gives a server its role labels (the kubelet may not);
+# fails until the node has registered.
+label_node() {
+    api "https://127.0.0.1:6444/api/v1/nodes/$NODE" -o /dev/null -X PATCH \
+        -H 'Content-Type: application/merge-patch+json' \
+        --data '{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":"true","node-role.kubernetes.io/master":"true"}}}' \
+        2> /dev/null
 }
 
 # Tells systemd we are ready, again until it listens (systemd may drop a
@@ -575,8 +582,11 @@ server_main() {
     SYSTEMD_NOTIFY_SOCKET=${NOTIFY_SOCKET:-}
     unset NOTIFY_SOCKET
     log info "Starting k3s $PARTS_VERSION (a k3s MADE OF REAL PARTS for tests, not k3s) with config $CONFIG"
+    local ip mode tool
+    for tool in curl openssl python3; do
+        command -v "$tool" > /dev/null || die "the k3s of parts needs $tool on the host (the test guests have it)"
+    done
     extract_parts
-    local ip mode
     ip=$(node_ip) || die "no default route and no node-ip: cannot choose the node's address (k3s fails the same way)"
     mkdir -p "$SERVER" "$AGENT" "$RUN_DIR" /etc/rancher/k3s
     make_node_password
@@ -610,15 +620,12 @@ server_main() {
     start_kube_proxy
     start_helm_controller
     write_addons
-    start k3s-ingress "$BIN/k3s-ingress" --listen :80 --routes "$RUN_DIR/ingress-routes"
+    start_ingress
     log info "k3s of parts is up"
     local labelled=0
     while :; do
         deploy_manifests
-        write_ingress_routes
-        # k3s's own controller gives a server its role labels (the kubelet may not).
-        [ "$labelled" = 1 ] || ! kctl label --overwrite node "$NODE" node-role.kubernetes.io/control-plane=true \
-            node-role.kubernetes.io/master=true > /dev/null 2>&1 || labelled=1
+        [ "$labelled" = 1 ] || ! label_node || labelled=1
         for pid in "${CHILDREN[@]}"; do
             kill -0 "$pid" 2>/dev/null && continue
             log fatal "a part (pid $pid) exited; stopping the others (systemd starts us again)"

@@ -3,8 +3,8 @@
 // floppies-installer for its test profile's k3s made of real parts, because
 // Traefik cannot be built here. It is not Traefik and proves nothing about
 // Traefik. It runs on the node and serves the cluster's Ingress rules over
-// plain HTTP: a script of the test cluster writes them from
-// `kubectl get ingress,service` into a routes file of lines
+// plain HTTP: a process of the test cluster (share/ingress-routes.py) writes
+// them from the API server's Ingresses and Services into a routes file of lines
 // "HOST PATH BACKEND", and each request is proxied to the Service cluster IP
 // of the route its host and path match (pathType Prefix), reachable from the
 // node through kube-proxy's rules. Not in it: TLS, wildcard hosts, Exact and

@@ -374,18 +374,22 @@ k3s_cpu() {
     _hz=$(getconf CLK_TCK)
     info "cpu: guest $(awk -v hz="$_hz" '/^cpu / { printf "busy %.0f s, idle %.0f s", ($2 + $3 + $4 + $7 + $8) / hz, ($5 + $6) / hz }' /proc/stat)"
     if [ -r "$_cg/cpu.stat" ]; then
-        _unit=$(awk '/^usage_usec/ { printf "%.0f", $2 / 1e6 }' "$_cg/cpu.stat")
+        _unit=$(cgroup_cpu_seconds "$_cg")
         # shellcheck disable=SC2046 # one pid per word
         _live=$(ps -o times=,comm= -p $(paste -sd, "$_cg/cgroup.procs") 2> /dev/null | sort -rn)
         info "cpu: k3s unit $_unit s, of it short-lived commands $(printf '%s\n' "$_live" | awk -v u="$_unit" '{ s += $1 } END { print u - s }') s"
         printf '%s\n' "$_live" | awk '$1 >= 1 { printf "%s %s s\n", $2, $1 }' | while IFS= read -r _l; do info "cpu:   $_l"; done
     fi
-    [ -r /sys/fs/cgroup/kubepods.slice/cpu.stat ] \
-        && info "cpu: pods $(awk '/^usage_usec/ { printf "%.0f", $2 / 1e6 }' /sys/fs/cgroup/kubepods.slice/cpu.stat) s"
+    [ -r /sys/fs/cgroup/kubepods.slice/cpu.stat ] && info "cpu: pods $(cgroup_cpu_seconds /sys/fs/cgroup/kubepods.slice) s"
     # times (not in a pipe or $(...): a subshell has no children): this
     # shell's user and system time, then its children's.
     times > /tmp/k3s-cpu-times
     info "cpu: this scenario's commands $(sed -n 2p /tmp/k3s-cpu-times | awk '{ gsub(/[ms]/, " "); split($0, a, " "); printf "%.0f s", a[1] * 60 + a[2] + a[3] * 60 + a[4] }')"
+}
+
+# cgroup_cpu_seconds DIR: the CPU seconds the cgroup DIR has used, whole.
+cgroup_cpu_seconds() {
+    awk '/^usage_usec/ { printf "%.0f", $2 / 1e6 }' "$1/cpu.stat"
 }
 
 # diagnose_not_installed: diagnose with nothing installed writes a bundle

@@ -3,6 +3,9 @@
 VERSION        ?= 0.1.0
 ARCH           ?= x86_64
 ZSTD_LEVEL     ?= 12
+# The two parts bundles' level (test files that never leave this machine,
+# packed twice per build: their time counts, their size hardly).
+PARTS_ZSTD_LEVEL ?= 3
 FLOPPIES_CACHE ?= $(HOME)/.cache/floppies
 OFFLINE        ?= 0
 # Of the upstream parts, only these binaries (names; default: all 20).
@@ -106,20 +109,23 @@ parts-images: upstream helper
 ## (test-vm/stand-ins/k3s-parts) and the images of parts-images, and an
 ## older-version one of the same parts that VM scenario 22 upgrades from (built
 ## second, through the same scratch dir: its inputs are the same). Never a release.
+## Packed at PARTS_ZSTD_LEVEL.
 PARTS_PREVIOUS := out/previous-parts/floppies-installer-parts.run
 test-bundle-parts: parts-images
-	build/bundle parts
-	VERSION=0.0.1 DIST_DIR=$(CURDIR)/out/previous-parts build/bundle parts
+	ZSTD_LEVEL=$(PARTS_ZSTD_LEVEL) build/bundle parts
+	ZSTD_LEVEL=$(PARTS_ZSTD_LEVEL) VERSION=0.0.1 DIST_DIR=$(CURDIR)/out/previous-parts build/bundle parts
 
-## Installs what the tests need (apt, pip, cargo; as root), then runs every suite.
-## Of the parts, only what its suites run (tests/parts/run, the images, Helm 3 in
-## the chart suite, actionlint); the rest (kubelet, kube-proxy, kube-scheduler,
-## containerd, helm-controller, the CNI plugins) only level K needs, which
-## make test does not run yet (test-vm-parts below, about 16 minutes: with it a
-## clean clone's make test took 67 minutes (4036 s) here, over its 60).
+## Installs what the tests need (apt, pip, cargo; as root), then runs every suite:
+## the VM at level S (the test bundle) and at level K (the parts bundles, VM
+## scenario 22, which chains 01, 02, 06, 11 and 12 on real parts; the level-S
+## run leaves out 01, 02 and 12). Of the parts it first builds what the suites
+## before the VM run (tests/parts/run, the images, Helm 3 in the chart suite,
+## actionlint); tests/run makes the parts bundles (the rest of the parts:
+## kubelet, kube-proxy, kube-scheduler, containerd, helm-controller, the CNI
+## plugins) in the background while the later suites leave CPU idle.
 test: ONLY = kine kube-apiserver kube-controller-manager kubectl helm coredns minio mc actionlint
 test: test-deps test-bundle upstream parts-images
-	tests/run
+	PARTS_BUNDLES='$(MAKE) --no-print-directory test-bundle-parts ONLY=' tests/run
 
 test-deps:
 	tests/install-deps
@@ -139,9 +145,9 @@ test-vm-servers: test-deps test-bundle
 	test-vm/run 21
 
 ## The VM scenarios on the k3s made of real parts (level K): scenario 22, which
-## chains 01, 02, 06, 11 and 12 in one guest (tests/run's suite vm-parts), or
-## those named in PARTS_SCENARIOS. Not part of make test yet: 943 s here for 22,
-## and make test with it took 67 minutes, 4036 s (test-vm/stand-ins/k3s-parts/README.md).
+## chains 01, 02, 06, 11 and 12 in one guest (tests/run's suite vm-parts, which
+## make test runs too), or those named in PARTS_SCENARIOS
+## (test-vm/stand-ins/k3s-parts/README.md).
 PARTS_SCENARIOS ?= 22
 test-vm-parts: test-deps test-bundle-parts
 	test-vm/run --bundle dist/floppies-installer-parts.run --previous $(PARTS_PREVIOUS) $(PARTS_SCENARIOS)

@@ -122,7 +122,7 @@ test-bundle-parts: parts-images
 ## before the VM run (tests/parts/run, the images, Helm 3 in the chart suite,
 ## actionlint); tests/run makes the parts bundles (the rest of the parts:
 ## kubelet, kube-proxy, kube-scheduler, containerd, helm-controller, the CNI
-## plugins) in the background while the later suites leave CPU idle.
+## plugins) in the background at nice 19, then runs level K beside level S.
 test: ONLY = kine kube-apiserver kube-controller-manager kubectl helm coredns minio mc actionlint
 test: test-deps test-bundle upstream parts-images
 	PARTS_BUNDLES='$(MAKE) --no-print-directory test-bundle-parts ONLY=' tests/run
